@@ -4,6 +4,12 @@
 
 #include "subscriptions/subscription.hpp"
 
+#include <string>
+
+// Criterion's macros evaluate their arguments in separate statements: compare std::strings.
+#define EXPECT_SAME(a, b) do { const std::string x_ = (a), y_ = (b); cr_assert(x_ == y_, "%s != %s", x_.c_str(), y_.c_str()); } while (0)
+#define EXPECT_DIFFERENT(a, b) do { const std::string x_ = (a), y_ = (b); cr_assert(x_ != y_, "both %s", x_.c_str()); } while (0)
+
 using wec::SubscriptionConfig;
 
 static SubscriptionConfig sample()
@@ -40,33 +46,32 @@ Test(glob, subscription_allows_any_identity_name)
 Test(uuid, name_based_uuid_is_rfc4122_version_5)
 {
   // RFC 4122 appendix B style check with the DNS namespace: uuid5(NAMESPACE_DNS, "python.org").
-  std::string u = wec::name_based_uuid("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "python.org");
-  cr_assert_str_eq(u.c_str(), "886313E1-3B8A-5372-9B90-0C9AEE199E5D");
+  EXPECT_SAME(wec::name_based_uuid("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "python.org"),
+              "886313E1-3B8A-5372-9B90-0C9AEE199E5D");
 }
 
 Test(version, stable_for_unchanged_subscription_and_changes_with_visible_options)
 {
   SubscriptionConfig a = sample();
   SubscriptionConfig b = sample();
-  cr_assert_str_eq(wec::subscription_version(a, "https://h:5986").c_str(),
-                   wec::subscription_version(b, "https://h:5986").c_str());
-  cr_assert_str_eq(wec::subscription_uuid(a).c_str(), wec::subscription_uuid(b).c_str());
+  EXPECT_SAME(wec::subscription_version(a, "https://h:5986"), wec::subscription_version(b, "https://h:5986"));
+  EXPECT_SAME(wec::subscription_uuid(a), wec::subscription_uuid(b));
 
   const std::string base = wec::subscription_version(a, "https://h:5986");
   b.heartbeat_seconds = 60;
-  cr_assert_str_neq(base.c_str(), wec::subscription_version(b, "https://h:5986").c_str());
+  EXPECT_DIFFERENT(base, wec::subscription_version(b, "https://h:5986"));
   b = sample();
   b.rendered_text = true;
-  cr_assert_str_neq(base.c_str(), wec::subscription_version(b, "https://h:5986").c_str());
+  EXPECT_DIFFERENT(base, wec::subscription_version(b, "https://h:5986"));
   b = sample();
   b.query = "<QueryList><Query Id='0'><Select Path='System'>*</Select></Query></QueryList>";
-  cr_assert_str_neq(base.c_str(), wec::subscription_version(b, "https://h:5986").c_str());
-  cr_assert_str_neq(base.c_str(), wec::subscription_version(a, "https://other:5986").c_str());
+  EXPECT_DIFFERENT(base, wec::subscription_version(b, "https://h:5986"));
+  EXPECT_DIFFERENT(base, wec::subscription_version(a, "https://other:5986"));
 
   // computers() is not visible to a forwarder: the version stays.
   b = sample();
   b.computers = {"*"};
-  cr_assert_str_eq(base.c_str(), wec::subscription_version(b, "https://h:5986").c_str());
+  EXPECT_SAME(base, wec::subscription_version(b, "https://h:5986"));
 }
 
 Test(query, validation)
