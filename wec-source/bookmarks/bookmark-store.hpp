@@ -1,0 +1,25 @@
+// Where a forwarder's position (its <BookmarkList>) is kept, per (identity, subscription).
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace wec {
+
+class BookmarkStore
+{
+public:
+  enum class SaveResult
+  {
+    Committed, // durable now
+    Pending,   // accepted, not durable yet: ask again with the same arguments later
+    Failed,    // cannot be stored; `error` says why
+  };
+
+  virtual ~BookmarkStore() = default;
+  virtual std::optional<std::string> load(const std::string &identity, const std::string &subscription) = 0;
+  virtual SaveResult save(const std::string &identity, const std::string &subscription, const std::string &bookmark,
+                          std::string &error) = 0;
+};
+
+} // namespace wec

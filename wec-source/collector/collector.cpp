@@ -1,0 +1,335 @@
+#include "collector.hpp"
+
+#include "codec/utf16.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace wec {
+
+namespace {
+
+constexpr std::string_view kDeliveryPrefix = "/wsman/subscriptions/";
+constexpr std::string_view kManagerPrefix = "/wsman/subscriptionmanager";
+
+bool starts_with_nocase(std::string_view text, std::string_view prefix)
+{
+  if (text.size() < prefix.size())
+    return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(text[i])) != std::tolower(static_cast<unsigned char>(prefix[i])))
+      return false;
+  return true;
+}
+
+bool equals_nocase(std::string_view a, std::string_view b)
+{
+  return a.size() == b.size() && starts_with_nocase(a, b);
+}
+
+const char *action_name(wsman::Action action)
+{
+  switch (action)
+    {
+    case wsman::Action::Enumerate: return "Enumerate";
+    case wsman::Action::End: return "End";
+    case wsman::Action::Heartbeat: return "Heartbeat";
+    case wsman::Action::Events: return "Events";
+    case wsman::Action::SubscriptionEnd: return "SubscriptionEnd";
+    case wsman::Action::Unknown: break;
+    }
+  return "unknown";
+}
+
+http::Response no_content()
+{
+  http::Response r;
+  r.status = 204;
+  return r;
+}
+
+std::string profile_view(const ListenerProfile &profile)
+{
+  std::string view = profile.base_url;
+  view += profile.auth == wsman::AuthProfile::HttpsMutual ? "|https-mutual" : "|spnego-kerberos";
+  for (const auto &t : profile.issuer_thumbprints)
+    view += "|" + t;
+  return view;
+}
+
+} // namespace
+
+struct Collector::Batch
+{
+  http::Listener *listener = nullptr;
+  std::uint64_t request_id = 0;
+  EventOrigin origin;
+  wsman::Message message;
+  std::size_t next_event = 0;
+  std::uint64_t last_sequence = 0;
+  std::chrono::steady_clock::time_point received;
+  std::chrono::steady_clock::time_point deadline;
+};
+
+http::Response soap_response(unsigned status, const std::string &utf8_envelope)
+{
+  http::Response r;
+  r.status = status;
+  r.content_type = "application/soap+xml;charset=UTF-16";
+  r.body = codec::encode_utf16le_with_bom(utf8_envelope);
+  return r;
+}
+
+Collector::Collector(CollectorOptions options, EventSink &sink, BookmarkStore &store, LogFunction log)
+  : options_(std::move(options)), sink_(sink), store_(store), log_(std::move(log))
+{
+  for (const auto &config : options_.subscriptions)
+    subscriptions_.push_back(Subscription{config, subscription_uuid(config)});
+}
+
+Collector::~Collector() = default;
+
+std::size_t Collector::max_body_bytes() const
+{
+  unsigned long largest = 0;
+  for (const auto &s : subscriptions_)
+    largest = std::max(largest, s.config.max_envelope_size);
+  // Room for the envelope counted in UTF-16 code units as well as bytes, and the HTTP framing.
+  return static_cast<std::size_t>(largest) * 2 + 64 * 1024;
+}
+
+const Collector::Subscription *Collector::find_by_uuid(const std::string &uuid) const
+{
+  for (const auto &s : subscriptions_)
+    if (equals_nocase(s.uuid, uuid))
+      return &s;
+  return nullptr;
+}
+
+http::Response Collector::fail(unsigned status, const http::Request &request, const std::string &what)
+{
+  log_(status >= 500 ? LogLevel::Error : LogLevel::Warning,
+       "windowsevent: " + what + "; answered='" + std::to_string(status) + "', identity='" + request.identity +
+         "', peer='" + request.peer + "', path='" + request.path + "'");
+  http::Response r;
+  r.status = status;
+  return r;
+}
+
+std::optional<http::Response> Collector::handle(http::Listener &listener, const ListenerProfile &profile,
+                                                const http::Request &request)
+{
+  const bool delivery = starts_with_nocase(request.path, kDeliveryPrefix);
+  if (!delivery && !starts_with_nocase(request.path, kManagerPrefix))
+    return fail(404, request, "unknown path; forwarders use /wsman/SubscriptionManager/... and /wsman/subscriptions/...");
+  if (request.identity.empty())
+    return fail(403, request, "request without an authenticated identity");
+
+  std::string text, error;
+  if (!codec::decode_body(request.body, text, error))
+    return fail(400, request, "request body is not UTF-16 or UTF-8 text (" + error + ")");
+  wsman::Message message;
+  if (!wsman::parse_message(text, message, error))
+    return fail(400, request, "malformed SOAP request (" + error + ")");
+
+  if (!delivery)
+    {
+      switch (message.action)
+        {
+        case wsman::Action::Enumerate:
+          return enumerate(profile, request, message);
+        case wsman::Action::End:
+          return no_content();
+        default:
+          return fail(400, request, std::string("unsupported action on the SubscriptionManager (") +
+                                      message.action_uri + ")");
+        }
+    }
+
+  std::string uuid = request.path.substr(kDeliveryPrefix.size());
+  uuid = uuid.substr(0, uuid.find('/'));
+  const Subscription *subscription = find_by_uuid(uuid);
+  if (!subscription)
+    return fail(404, request, "unknown subscription '" + uuid +
+                                "' (removed or renamed?); the forwarder drops it at its next enumeration");
+  if (!subscription_allows(subscription->config, request.identity_names))
+    return fail(403, request, "identity not allowed by computers() of subscription '" + subscription->config.name + "'");
+  return deliver(listener, request, *subscription, message);
+}
+
+std::optional<http::Response> Collector::enumerate(const ListenerProfile &profile, const http::Request &request,
+                                                   const wsman::Message &message)
+{
+  std::vector<wsman::SubscriptionOffer> offers;
+  const std::string view = profile_view(profile);
+  for (const auto &s : subscriptions_)
+    {
+      if (!subscription_allows(s.config, request.identity_names))
+        continue;
+      const SubscriptionConfig &c = s.config;
+      wsman::SubscriptionOffer offer;
+      offer.name = c.name;
+      offer.version = subscription_version(c, view);
+      offer.identifier = s.uuid;
+      offer.delivery_address = profile.base_url + std::string(kDeliveryPrefix) + s.uuid;
+      offer.query_xml = c.query;
+      offer.rendered_text = c.rendered_text;
+      offer.locale = c.locale;
+      offer.data_locale = c.data_locale;
+      offer.heartbeat_seconds = c.heartbeat_seconds;
+      offer.retry_interval_seconds = c.retry_interval_seconds;
+      offer.retry_count = c.retry_count;
+      offer.max_time_seconds = c.max_time_seconds;
+      offer.max_elements = c.max_elements;
+      offer.max_envelope_size = c.max_envelope_size;
+      offer.read_existing_events = c.read_existing_events;
+      offer.ignore_channel_error = c.ignore_channel_error;
+      offer.bookmark_xml = store_.load(request.identity, c.name).value_or("");
+      offer.auth = profile.auth;
+      offer.issuer_thumbprints = profile.issuer_thumbprints;
+      offers.push_back(std::move(offer));
+    }
+  if (offers.empty())
+    return fail(403, request, "identity matches no subscription's computers(); add it to computers() to collect from it");
+
+  log_(LogLevel::Debug, "windowsevent: enumeration answered; identity='" + request.identity + "', peer='" +
+                          request.peer + "', subscriptions='" + std::to_string(offers.size()) + "'");
+  return soap_response(200, wsman::build_enumerate_response(message, offers));
+}
+
+std::optional<http::Response> Collector::deliver(http::Listener &listener, const http::Request &request,
+                                                 const Subscription &subscription, wsman::Message &message)
+{
+  switch (message.action)
+    {
+    case wsman::Action::End:
+      return no_content();
+    case wsman::Action::Heartbeat:
+      log_(LogLevel::Debug, "windowsevent: heartbeat; identity='" + request.identity + "', subscription='" +
+                              subscription.config.name + "'");
+      return soap_response(200, wsman::build_ack(message));
+    case wsman::Action::SubscriptionEnd:
+      log_(LogLevel::Notice, "windowsevent: forwarder ended its subscription; identity='" + request.identity +
+                               "', subscription='" + subscription.config.name + "', status='" + message.end_status +
+                               "', fault_code='" + message.fault_code + "', fault='" + message.fault_message +
+                               "'; it subscribes again at its next refresh");
+      return soap_response(200, wsman::build_ack(message));
+    case wsman::Action::Events:
+      break;
+    default:
+      return fail(400, request, std::string("unsupported action on a subscription (") + action_name(message.action) +
+                                  " " + message.action_uri + ")");
+    }
+
+  auto batch = std::make_unique<Batch>();
+  batch->listener = &listener;
+  batch->request_id = request.id;
+  batch->origin = EventOrigin{request.identity, subscription.config.name, request.peer};
+  batch->message = std::move(message);
+  batch->received = std::chrono::steady_clock::now();
+  batch->deadline = batch->received + options_.commit_timeout;
+  posting_.push_back(std::move(batch));
+  return std::nullopt;
+}
+
+bool Collector::complete(Batch &batch)
+{
+  if (batch.message.bookmark)
+    {
+      std::string error;
+      switch (store_.save(batch.origin.identity, batch.origin.subscription, *batch.message.bookmark, error))
+        {
+        case BookmarkStore::SaveResult::Pending:
+          return false;
+        case BookmarkStore::SaveResult::Failed:
+          log_(LogLevel::Error, "windowsevent: cannot store the bookmark of a batch, answered 503; identity='" +
+                                  batch.origin.identity + "', subscription='" + batch.origin.subscription +
+                                  "', error='" + error + "'; the forwarder resends the batch");
+          batch.listener->answer(batch.request_id, http::Response{503, {}, {}, {}});
+          return true;
+        case BookmarkStore::SaveResult::Committed:
+          break;
+        }
+    }
+  batch.listener->answer(batch.request_id, soap_response(200, wsman::build_ack(batch.message)));
+  return true;
+}
+
+bool Collector::pump()
+{
+  bool answered = false;
+  while (!posting_.empty() && sink_.window_open())
+    {
+      Batch &batch = *posting_.front();
+      auto &events = batch.message.events;
+      while (batch.next_event < events.size() && sink_.window_open())
+        batch.last_sequence = sink_.post(batch.origin, events[batch.next_event++]);
+      if (batch.next_event < events.size())
+        break;
+      events.clear();
+      events.shrink_to_fit(); // the events live on in syslog-ng now
+      committing_.push_back(std::move(posting_.front()));
+      posting_.pop_front();
+    }
+
+  const std::uint64_t acknowledged = sink_.acknowledged_through();
+  while (!committing_.empty() && committing_.front()->last_sequence <= acknowledged)
+    {
+      if (!complete(*committing_.front()))
+        break;
+      committing_.pop_front();
+      answered = true;
+    }
+
+  const auto now = std::chrono::steady_clock::now();
+  for (auto *queue : {&posting_, &committing_})
+    for (auto it = queue->begin(); it != queue->end();)
+      {
+        Batch &batch = **it;
+        if (batch.deadline > now)
+          {
+            ++it;
+            continue;
+          }
+        log_(LogLevel::Error, "windowsevent: events not acknowledged by the destinations in time, answered 503; "
+                              "identity='" + batch.origin.identity + "', subscription='" + batch.origin.subscription +
+                              "', commit_timeout='" + std::to_string(options_.commit_timeout.count()) +
+                              "'; the forwarder resends the batch, check that the destinations accept messages");
+        batch.listener->answer(batch.request_id, http::Response{503, {}, {}, {}});
+        it = queue->erase(it);
+        answered = true;
+      }
+  return answered;
+}
+
+long Collector::next_deadline_ms() const
+{
+  long best = -1;
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto *queue : {&posting_, &committing_})
+    for (const auto &batch : *queue)
+      {
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(batch->deadline - now).count();
+        long value = ms < 0 ? 0 : static_cast<long>(ms);
+        if (best < 0 || value < best)
+          best = value;
+      }
+  return best;
+}
+
+void Collector::abandon_all(const std::string &reason)
+{
+  std::size_t count = 0;
+  for (auto *queue : {&posting_, &committing_})
+    {
+      for (auto &batch : *queue)
+        batch->listener->answer(batch->request_id, http::Response{503, {}, {}, {}});
+      count += queue->size();
+      queue->clear();
+    }
+  if (count)
+    log_(LogLevel::Notice, "windowsevent: answered 503 to waiting batches, the forwarders resend them; reason='" +
+                             reason + "', batches='" + std::to_string(count) + "'");
+}
+
+} // namespace wec

@@ -1,0 +1,417 @@
+#include "listener.hpp"
+
+#include "auth/tls-trust.hpp"
+
+#include <arpa/inet.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdarg>
+#include <cstring>
+#include <unordered_map>
+
+namespace wec::http {
+
+namespace {
+
+struct ConnectionState
+{
+  std::string peer;
+  gnutls_session_t session = nullptr;
+  std::string identity;
+  std::vector<std::string> identity_names;
+};
+
+struct RequestState
+{
+  std::uint64_t id = 0;
+  std::string body;
+  bool too_large = false;
+  std::optional<Response> ready; // set by answer() while the connection is suspended
+  MHD_Connection *connection = nullptr;
+};
+
+std::string format_peer(const sockaddr *addr)
+{
+  char host[INET6_ADDRSTRLEN] = "?";
+  unsigned port = 0;
+  if (addr && addr->sa_family == AF_INET)
+    {
+      auto *in = reinterpret_cast<const sockaddr_in *>(addr);
+      inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+      port = ntohs(in->sin_port);
+      return std::string(host) + ":" + std::to_string(port);
+    }
+  if (addr && addr->sa_family == AF_INET6)
+    {
+      auto *in6 = reinterpret_cast<const sockaddr_in6 *>(addr);
+      inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+      port = ntohs(in6->sin6_port);
+      return "[" + std::string(host) + "]:" + std::to_string(port);
+    }
+  return host;
+}
+
+} // namespace
+
+struct Listener::Impl
+{
+  ListenerOptions options;
+  RequestHandler &handler;
+  LogFunction log;
+  MHD_Daemon *daemon = nullptr;
+  std::uint64_t next_request_id = 1;
+  std::unordered_map<std::uint64_t, RequestState *> suspended;
+  std::unordered_map<gnutls_session_t, ConnectionState *> tls_sessions;
+  std::string start_errors; // what libmicrohttpd said while starting
+
+  Impl(const ListenerOptions &o, RequestHandler &h, LogFunction l) : options(o), handler(h), log(std::move(l)) {}
+
+  bool tls() const { return !options.cert_pem.empty(); }
+
+  std::string description() const
+  {
+    return std::string(tls() ? "https://" : "http://") + options.address + ":" + std::to_string(options.port);
+  }
+};
+
+namespace {
+
+// The verify callback of GnuTLS carries no user pointer of ours; handshakes only run inside
+// Listener::run(), on this thread, so the running listener is known here.
+thread_local Listener::Impl *running_listener = nullptr;
+
+MHD_Result queue(MHD_Connection *connection, const Response &response)
+{
+  MHD_Response *r = MHD_create_response_from_buffer(response.body.size(), const_cast<char *>(response.body.data()),
+                                                    MHD_RESPMEM_MUST_COPY);
+  if (!r)
+    return MHD_NO;
+  if (!response.content_type.empty())
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, response.content_type.c_str());
+  for (const auto &[name, value] : response.headers)
+    MHD_add_response_header(r, name.c_str(), value.c_str());
+  MHD_Result result = MHD_queue_response(connection, response.status, r);
+  MHD_destroy_response(r);
+  return result;
+}
+
+Response plain_status(unsigned status)
+{
+  Response r;
+  r.status = status;
+  return r;
+}
+
+int verify_client_certificate(gnutls_session_t session)
+{
+  Listener::Impl *self = running_listener;
+  if (!self)
+    return GNUTLS_E_CERTIFICATE_ERROR;
+  auto it = self->tls_sessions.find(session);
+  if (it == self->tls_sessions.end())
+    return GNUTLS_E_CERTIFICATE_ERROR;
+  ConnectionState *state = it->second;
+
+  unsigned int count = 0;
+  const gnutls_datum_t *peers = gnutls_certificate_get_peers(session, &count);
+  std::vector<std::string_view> chain;
+  for (unsigned int i = 0; peers && i < count; ++i)
+    chain.emplace_back(reinterpret_cast<const char *>(peers[i].data), peers[i].size);
+
+  auth::ClientIdentity identity;
+  std::string error;
+  if (!self->options.client_trust->verify_client(chain, identity, error))
+    {
+      self->log(LogLevel::Error, "windowsevent: TLS handshake refused; peer='" + state->peer + "', listener='" +
+                                   self->description() + "', reason='" + error +
+                                   "'; check that the forwarder's certificate is issued by a CA in ca-file()/ca-dir()");
+      return GNUTLS_E_CERTIFICATE_ERROR;
+    }
+  state->identity = identity.common_name;
+  state->identity_names = {identity.common_name};
+  for (auto &name : identity.dns_names)
+    if (name != identity.common_name)
+      state->identity_names.push_back(name);
+  return 0;
+}
+
+void on_connection(void *cls, MHD_Connection *connection, void **socket_context,
+                   enum MHD_ConnectionNotificationCode code)
+{
+  auto *self = static_cast<Listener::Impl *>(cls);
+  if (code == MHD_CONNECTION_NOTIFY_STARTED)
+    {
+      auto *state = new ConnectionState();
+      const MHD_ConnectionInfo *addr = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+      state->peer = format_peer(addr ? addr->client_addr : nullptr);
+      if (self->tls())
+        {
+          const MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+          if (info && info->tls_session)
+            {
+              state->session = static_cast<gnutls_session_t>(info->tls_session);
+              gnutls_session_set_verify_function(state->session, verify_client_certificate);
+              self->tls_sessions[state->session] = state;
+            }
+        }
+      *socket_context = state;
+    }
+  else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+    {
+      auto *state = static_cast<ConnectionState *>(*socket_context);
+      if (state)
+        {
+          if (state->session)
+            self->tls_sessions.erase(state->session);
+          delete state;
+        }
+      *socket_context = nullptr;
+    }
+}
+
+void on_completed(void *cls, MHD_Connection *, void **request_context, enum MHD_RequestTerminationCode)
+{
+  auto *self = static_cast<Listener::Impl *>(cls);
+  auto *state = static_cast<RequestState *>(*request_context);
+  if (state)
+    {
+      self->suspended.erase(state->id);
+      delete state;
+    }
+  *request_context = nullptr;
+}
+
+MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, const char *method, const char *,
+                     const char *upload_data, size_t *upload_data_size, void **request_context)
+{
+  auto *self = static_cast<Listener::Impl *>(cls);
+  auto *state = static_cast<RequestState *>(*request_context);
+  const MHD_ConnectionInfo *socket_info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  auto *conn = socket_info ? static_cast<ConnectionState *>(socket_info->socket_context) : nullptr;
+  const std::string peer = conn ? conn->peer : std::string("?");
+
+  if (!state)
+    {
+      state = new RequestState();
+      state->id = self->next_request_id++;
+      *request_context = state;
+      const char *length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+      if (length && std::strtoull(length, nullptr, 10) > self->options.max_body_bytes)
+        {
+          self->log(LogLevel::Error, "windowsevent: request body too large, answered 413; peer='" + peer +
+                                       "', content_length='" + length + "', limit='" +
+                                       std::to_string(self->options.max_body_bytes) +
+                                       "'; raise max-envelope-size() if forwarders legitimately send more");
+          return queue(connection, plain_status(MHD_HTTP_CONTENT_TOO_LARGE));
+        }
+      return MHD_YES;
+    }
+
+  if (state->ready)
+    return queue(connection, *state->ready); // resumed after answer()
+
+  if (*upload_data_size)
+    {
+      if (state->body.size() + *upload_data_size > self->options.max_body_bytes)
+        state->too_large = true; // keep reading (and discarding) so that the reply can be sent
+      else
+        state->body.append(upload_data, *upload_data_size);
+      *upload_data_size = 0;
+      return MHD_YES;
+    }
+
+  if (state->too_large)
+    {
+      self->log(LogLevel::Error, "windowsevent: request body too large, answered 413; peer='" + peer + "', limit='" +
+                                   std::to_string(self->options.max_body_bytes) + "'");
+      return queue(connection, plain_status(MHD_HTTP_CONTENT_TOO_LARGE));
+    }
+  if (std::strcmp(method, "POST") != 0)
+    {
+      self->log(LogLevel::Warning, "windowsevent: only POST is served, answered 405; peer='" + peer + "', method='" +
+                                     method + "', path='" + url + "'");
+      Response r = plain_status(MHD_HTTP_METHOD_NOT_ALLOWED);
+      r.headers.emplace_back("Allow", "POST");
+      return queue(connection, r);
+    }
+
+  Request request;
+  request.id = state->id;
+  request.method = method;
+  request.path = url;
+  request.peer = peer;
+  if (const char *v = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))
+    request.content_type = v;
+  if (const char *v = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING))
+    request.content_encoding = v;
+  if (conn)
+    {
+      request.identity = conn->identity;
+      request.identity_names = conn->identity_names;
+    }
+  request.body = std::move(state->body);
+  state->body.clear();
+
+  std::optional<Response> response = self->handler.on_request(request);
+  if (response)
+    return queue(connection, *response);
+
+  state->connection = connection;
+  self->suspended[state->id] = state;
+  MHD_suspend_connection(connection);
+  return MHD_YES;
+}
+
+void on_mhd_log(void *cls, const char *format, va_list ap)
+{
+  auto *self = static_cast<Listener::Impl *>(cls);
+  char buffer[512];
+  std::vsnprintf(buffer, sizeof(buffer), format, ap);
+  std::string line(buffer);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
+    line.pop_back();
+  if (!self->daemon)
+    self->start_errors += (self->start_errors.empty() ? "" : "; ") + line;
+  else
+    self->log(LogLevel::Debug, "windowsevent: libmicrohttpd: " + line);
+}
+
+} // namespace
+
+Listener::Listener(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Listener::~Listener()
+{
+  if (impl_->daemon)
+    {
+      answer_all_pending(plain_status(MHD_HTTP_SERVICE_UNAVAILABLE));
+      MHD_stop_daemon(impl_->daemon);
+    }
+}
+
+std::unique_ptr<Listener> Listener::start(const ListenerOptions &options, RequestHandler &handler, LogFunction log,
+                                          std::string &error)
+{
+  auto impl = std::make_unique<Impl>(options, handler, std::move(log));
+  Impl *self = impl.get();
+
+  sockaddr_storage storage{};
+  socklen_t storage_len = 0;
+  bool ipv6 = options.address.find(':') != std::string::npos;
+  if (ipv6)
+    {
+      auto *in6 = reinterpret_cast<sockaddr_in6 *>(&storage);
+      in6->sin6_family = AF_INET6;
+      in6->sin6_port = htons(options.port);
+      if (inet_pton(AF_INET6, options.address.c_str(), &in6->sin6_addr) != 1)
+        {
+          error = "ip(" + options.address + ") is not an IPv6 address";
+          return nullptr;
+        }
+      storage_len = sizeof(sockaddr_in6);
+    }
+  else
+    {
+      auto *in = reinterpret_cast<sockaddr_in *>(&storage);
+      in->sin_family = AF_INET;
+      in->sin_port = htons(options.port);
+      if (inet_pton(AF_INET, options.address.c_str(), &in->sin_addr) != 1)
+        {
+          error = "ip(" + options.address + ") is not an IPv4 address";
+          return nullptr;
+        }
+      storage_len = sizeof(sockaddr_in);
+    }
+  (void) storage_len;
+
+  unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  if (ipv6)
+    flags |= MHD_USE_IPv6;
+  if (self->tls())
+    flags |= MHD_USE_TLS;
+
+  std::vector<MHD_OptionItem> items = {
+    {MHD_OPTION_SOCK_ADDR, 0, &storage},
+    {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&on_connection), self},
+    {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&on_completed), self},
+    {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&on_mhd_log), self},
+    {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(options.max_connections), nullptr},
+    {MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(options.idle_timeout_seconds), nullptr},
+    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(options.connection_memory_bytes), nullptr},
+  };
+  if (self->tls())
+    {
+      items.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char *>(self->options.key_pem.c_str())});
+      items.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char *>(self->options.cert_pem.c_str())});
+      items.push_back({MHD_OPTION_HTTPS_PRIORITIES, 0, const_cast<char *>("NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2")});
+      if (options.client_trust)
+        items.push_back({MHD_OPTION_HTTPS_MEM_TRUST, 0, const_cast<char *>(options.client_trust->trusted_pem().c_str())});
+    }
+  items.push_back({MHD_OPTION_END, 0, nullptr});
+
+  self->daemon = MHD_start_daemon(flags, options.port, nullptr, nullptr, &on_access, self, MHD_OPTION_ARRAY,
+                                  items.data(), MHD_OPTION_END);
+  if (!self->daemon)
+    {
+      error = "cannot listen on " + self->description() +
+              (self->start_errors.empty() ? std::string() : ": " + self->start_errors);
+      return nullptr;
+    }
+  return std::unique_ptr<Listener>(new Listener(std::move(impl)));
+}
+
+int Listener::poll_fd() const
+{
+  const MHD_DaemonInfo *info = MHD_get_daemon_info(impl_->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+  return info ? info->epoll_fd : -1;
+}
+
+long Listener::timeout_ms() const
+{
+  MHD_UNSIGNED_LONG_LONG timeout = 0;
+  if (MHD_get_timeout(impl_->daemon, &timeout) != MHD_YES)
+    return -1;
+  return timeout > 60000 ? 60000 : static_cast<long>(timeout);
+}
+
+void Listener::run()
+{
+  Impl *previous = running_listener;
+  running_listener = impl_.get();
+  MHD_run(impl_->daemon);
+  running_listener = previous;
+}
+
+void Listener::answer(std::uint64_t request_id, Response response)
+{
+  auto it = impl_->suspended.find(request_id);
+  if (it == impl_->suspended.end())
+    return;
+  RequestState *state = it->second;
+  impl_->suspended.erase(it);
+  state->ready = std::move(response);
+  MHD_resume_connection(state->connection);
+}
+
+void Listener::answer_all_pending(const Response &response)
+{
+  while (!impl_->suspended.empty())
+    answer(impl_->suspended.begin()->first, response);
+  for (int i = 0; i < 3; ++i)
+    run(); // let the resumed connections send their answers
+}
+
+std::size_t Listener::pending_count() const
+{
+  return impl_->suspended.size();
+}
+
+std::string Listener::description() const
+{
+  return impl_->description();
+}
+
+} // namespace wec::http

@@ -1,0 +1,85 @@
+// The HTTP(S) listener: GNU libmicrohttpd driven from the caller's thread (no internal threads),
+// client certificates verified during the TLS handshake, requests answered at once or later
+// (the connection is suspended meanwhile, which is how flow control reaches the forwarder).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/log.hpp"
+
+namespace wec::auth {
+class TlsTrust;
+}
+
+namespace wec::http {
+
+struct ListenerOptions
+{
+  std::string address = "0.0.0.0";
+  std::uint16_t port = 5986;
+  std::string cert_pem;                  // server certificate; empty: plain HTTP
+  std::string key_pem;
+  const auth::TlsTrust *client_trust = nullptr; // required client certificates when set
+  std::size_t max_body_bytes = 1024 * 1024;
+  unsigned max_connections = 1000;
+  unsigned idle_timeout_seconds = 120;
+  std::size_t connection_memory_bytes = 128 * 1024; // also caps the request header size
+};
+
+struct Request
+{
+  std::uint64_t id = 0;          // to answer later with Listener::answer()
+  std::string method;
+  std::string path;
+  std::string content_type;
+  std::string content_encoding;
+  std::string peer;              // "address:port"
+  std::string identity;          // certificate CN, empty on plain HTTP
+  std::vector<std::string> identity_names; // CN and DNS subjectAltNames
+  std::string body;
+};
+
+struct Response
+{
+  unsigned status = 200;
+  std::string content_type;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+class RequestHandler
+{
+public:
+  virtual ~RequestHandler() = default;
+  // A complete request. Return the response, or nothing to answer later with answer().
+  virtual std::optional<Response> on_request(const Request &request) = 0;
+};
+
+class Listener
+{
+public:
+  // Binds and listens; fails with a one-line reason (address in use, bad certificate, ...).
+  static std::unique_ptr<Listener> start(const ListenerOptions &options, RequestHandler &handler, LogFunction log,
+                                         std::string &error);
+  ~Listener();
+
+  int poll_fd() const;            // readable when run() has work
+  long timeout_ms() const;        // how long the caller may sleep before run(); -1: no limit
+  void run();                     // accept, read, handshake, dispatch; never blocks
+  void answer(std::uint64_t request_id, Response response);
+  void answer_all_pending(const Response &response); // before shutdown: no request stays suspended
+  std::size_t pending_count() const;
+  std::string description() const; // "https://0.0.0.0:5986"
+
+  struct Impl;
+private:
+  explicit Listener(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace wec::http
