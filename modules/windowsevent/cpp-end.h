@@ -1,0 +1,7 @@
+#ifdef __cplusplus
+}
+#undef template
+#undef new
+#undef this
+#undef protected
+#endif

@@ -1,0 +1,371 @@
+#include "persist-bookmark-store.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <optional>
+
+#include "cpp-start.h"
+#include "mainloop-call.h"
+#include "persist-state.h"
+#include "persistable-state-header.h"
+#include "cpp-end.h"
+
+namespace wec::module {
+
+namespace {
+
+constexpr guint8 kChunkVersion = 1;
+constexpr std::size_t kMaxEntryBytes = 8192;   // persist-state allows at most ~8440 per entry
+constexpr std::size_t kEntryGranularity = 256; // entries grow in steps, not per byte
+
+struct ChunkHeader
+{
+  PersistableStateHeader header;
+  guint8 reserved[6];
+  guint64 generation;
+  guint32 total_length;  // bytes of the whole bookmark
+  guint32 checksum;      // CRC-32 of the whole bookmark
+  guint32 chunk_index;
+  guint32 chunk_count;
+  guint32 used;          // bytes of the bookmark in this chunk
+  guint32 reserved2;
+};
+static_assert(sizeof(ChunkHeader) == 40, "persisted layout");
+
+constexpr std::size_t kChunkPayload = kMaxEntryBytes - sizeof(ChunkHeader);
+
+std::size_t entry_size_for(std::size_t payload)
+{
+  std::size_t size = sizeof(ChunkHeader) + payload;
+  return std::min(kMaxEntryBytes, (size + kEntryGranularity - 1) / kEntryGranularity * kEntryGranularity);
+}
+
+// Components of entry names are escaped so that the name splits back unambiguously.
+std::string escape_component(const std::string &text)
+{
+  std::string out;
+  for (unsigned char c : text)
+    {
+      if (c == ',' || c == '(' || c == ')' || c == '%' || c < 0x20)
+        {
+          char buf[4];
+          std::snprintf(buf, sizeof(buf), "%%%02X", c);
+          out += buf;
+        }
+      else
+        out += static_cast<char>(c);
+    }
+  return out;
+}
+
+std::string chunk_name(const std::string &key, int slot, std::size_t chunk)
+{
+  return key + "," + std::to_string(slot) + "," + std::to_string(chunk) + ")";
+}
+
+guint32 crc_of(const std::string &data)
+{
+  return static_cast<guint32>(crc32(0L, reinterpret_cast<const Bytef *>(data.data()), static_cast<uInt>(data.size())));
+}
+
+} // namespace
+
+struct PersistBookmarkStore::Slot
+{
+  std::vector<std::pair<PersistEntryHandle, std::size_t>> chunks; // handle, entry size
+};
+
+struct PersistBookmarkStore::Entry
+{
+  Slot slots[2];
+  int current = -1;         // slot holding the newest valid bookmark
+  guint64 generation = 0;
+  std::string bookmark;
+  bool allocating = false;
+  bool allocation_failed = false;
+};
+
+// What the worker and the main thread share: allocation requests and their results.
+struct PersistBookmarkStore::Shared
+{
+  struct Allocation
+  {
+    std::string key;
+    int slot = 0;
+    std::vector<std::size_t> sizes;                  // wanted entry size per chunk
+    std::vector<PersistEntryHandle> handles;         // result, 0 on failure
+  };
+
+  std::mutex lock;
+  bool alive = true;
+  bool in_flight = false;
+  std::optional<Allocation> finished;
+  PersistState *state = nullptr;
+  std::function<void()> wake;
+};
+
+namespace {
+
+struct AllocationTask
+{
+  std::shared_ptr<PersistBookmarkStore::Shared> shared;
+  PersistBookmarkStore::Shared::Allocation allocation;
+};
+
+// Runs on the main thread through main_loop_call().
+gpointer allocate_on_main_thread(gpointer user_data)
+{
+  std::unique_ptr<AllocationTask> task(static_cast<AllocationTask *>(user_data));
+  auto &shared = *task->shared;
+  {
+    std::lock_guard<std::mutex> guard(shared.lock);
+    if (!shared.alive)
+      return nullptr;
+  }
+  auto &a = task->allocation;
+  for (std::size_t i = 0; i < a.sizes.size(); ++i)
+    {
+      PersistEntryHandle handle = persist_state_alloc_entry(shared.state, chunk_name(a.key, a.slot, i).c_str(),
+                                                            a.sizes[i]);
+      if (handle)
+        {
+          auto *chunk = static_cast<ChunkHeader *>(persist_state_map_entry(shared.state, handle));
+          std::memset(chunk, 0, a.sizes[i]); // an empty chunk never validates
+          persist_state_unmap_entry(shared.state, handle);
+        }
+      a.handles.push_back(handle);
+    }
+  std::function<void()> wake;
+  {
+    std::lock_guard<std::mutex> guard(shared.lock);
+    shared.finished = std::move(a);
+    shared.in_flight = false;
+    wake = shared.wake;
+  }
+  wake();
+  return nullptr;
+}
+
+} // namespace
+
+PersistBookmarkStore::PersistBookmarkStore(PersistState *state, std::string base_name, std::function<void()> wake,
+                                           LogFunction log)
+  : state_(state), base_name_(std::move(base_name)), log_(std::move(log)), shared_(std::make_shared<Shared>())
+{
+  shared_->state = state;
+  shared_->wake = std::move(wake);
+}
+
+PersistBookmarkStore::~PersistBookmarkStore()
+{
+  std::lock_guard<std::mutex> guard(shared_->lock);
+  shared_->alive = false;
+}
+
+std::string PersistBookmarkStore::entry_key(const std::string &identity, const std::string &subscription) const
+{
+  return "windowsevent_bookmark(" + escape_component(base_name_) + "," + escape_component(identity) + "," +
+         escape_component(subscription);
+}
+
+void PersistBookmarkStore::load_all()
+{
+  // Collect first: looking entries up while iterating would touch the table being walked.
+  std::vector<std::string> names;
+  const std::string prefix = "windowsevent_bookmark(" + escape_component(base_name_) + ",";
+  struct Walk
+  {
+    const std::string *prefix;
+    std::vector<std::string> *names;
+  } walk{&prefix, &names};
+  persist_state_foreach_entry(state_, [](gchar *name, gint, gpointer, gpointer user_data) {
+    auto *w = static_cast<Walk *>(user_data);
+    if (std::strncmp(name, w->prefix->c_str(), w->prefix->size()) == 0)
+      w->names->emplace_back(name);
+  }, &walk);
+
+  for (const auto &name : names)
+    {
+      // name = <key>,<slot>,<chunk>)
+      std::size_t close = name.rfind(')');
+      std::size_t comma2 = name.rfind(',', close);
+      std::size_t comma1 = comma2 == std::string::npos ? std::string::npos : name.rfind(',', comma2 - 1);
+      if (close == std::string::npos || comma1 == std::string::npos)
+        continue;
+      std::string key = name.substr(0, comma1);
+      int slot = std::atoi(name.substr(comma1 + 1, comma2 - comma1 - 1).c_str());
+      std::size_t chunk = static_cast<std::size_t>(std::atol(name.substr(comma2 + 1, close - comma2 - 1).c_str()));
+      if ((slot != 0 && slot != 1) || chunk > 1024)
+        continue;
+      gsize size = 0;
+      guint8 version = 0;
+      PersistEntryHandle handle = persist_state_lookup_entry(state_, name.c_str(), &size, &version);
+      if (!handle)
+        continue;
+      auto &entry = entries_[key];
+      if (!entry)
+        entry = std::make_unique<Entry>();
+      auto &chunks = entry->slots[slot].chunks;
+      if (chunks.size() <= chunk)
+        chunks.resize(chunk + 1, {0, 0});
+      chunks[chunk] = {handle, size};
+    }
+
+  for (auto &[key, entry] : entries_)
+    for (int slot = 0; slot < 2; ++slot)
+      {
+        auto &chunks = entry->slots[slot].chunks;
+        if (chunks.empty() || !chunks[0].first)
+          continue;
+        auto *first = static_cast<ChunkHeader *>(persist_state_map_entry(state_, chunks[0].first));
+        ChunkHeader head = *first;
+        persist_state_unmap_entry(state_, chunks[0].first);
+        if (head.header.version != kChunkVersion || head.chunk_count == 0 || head.chunk_count > chunks.size())
+          continue;
+        std::string data;
+        bool valid = true;
+        for (guint32 i = 0; i < head.chunk_count && valid; ++i)
+          {
+            if (!chunks[i].first)
+              {
+                valid = false;
+                break;
+              }
+            auto *chunk = static_cast<ChunkHeader *>(persist_state_map_entry(state_, chunks[i].first));
+            valid = chunk->generation == head.generation && chunk->chunk_index == i &&
+                    chunk->used <= chunks[i].second - sizeof(ChunkHeader);
+            if (valid)
+              data.append(reinterpret_cast<const char *>(chunk + 1), chunk->used);
+            persist_state_unmap_entry(state_, chunks[i].first);
+          }
+        if (!valid || data.size() != head.total_length || crc_of(data) != head.checksum)
+          continue;
+        if (entry->current < 0 || head.generation > entry->generation)
+          {
+            entry->current = slot;
+            entry->generation = head.generation;
+            entry->bookmark = std::move(data);
+          }
+      }
+
+  std::size_t restored = 0;
+  for (const auto &pair : entries_)
+    restored += pair.second->current >= 0;
+  if (restored)
+    log_(LogLevel::Info, "windowsevent: bookmarks restored from the persist file; count='" +
+                           std::to_string(restored) + "'");
+}
+
+std::optional<std::string> PersistBookmarkStore::load(const std::string &identity, const std::string &subscription)
+{
+  auto it = entries_.find(entry_key(identity, subscription));
+  if (it == entries_.end() || it->second->current < 0)
+    return std::nullopt;
+  return it->second->bookmark;
+}
+
+void PersistBookmarkStore::take_finished_allocations()
+{
+  std::optional<Shared::Allocation> done;
+  {
+    std::lock_guard<std::mutex> guard(shared_->lock);
+    done.swap(shared_->finished);
+  }
+  if (!done)
+    return;
+  auto &entry = entries_[done->key];
+  if (!entry)
+    entry = std::make_unique<Entry>();
+  entry->allocating = false;
+  auto &chunks = entry->slots[done->slot].chunks;
+  if (chunks.size() < done->handles.size())
+    chunks.resize(done->handles.size(), {0, 0});
+  for (std::size_t i = 0; i < done->handles.size(); ++i)
+    {
+      if (done->handles[i])
+        chunks[i] = {done->handles[i], done->sizes[i]};
+      else
+        entry->allocation_failed = true;
+    }
+}
+
+BookmarkStore::SaveResult PersistBookmarkStore::save(const std::string &identity, const std::string &subscription,
+                                                     const std::string &bookmark, std::string &error)
+{
+  take_finished_allocations();
+  const std::string key = entry_key(identity, subscription);
+  auto &entry = entries_[key];
+  if (!entry)
+    entry = std::make_unique<Entry>();
+  if (entry->current >= 0 && entry->bookmark == bookmark)
+    return SaveResult::Committed;
+
+  const int target = entry->current == 0 ? 1 : 0;
+  const std::size_t chunk_count = std::max<std::size_t>(1, (bookmark.size() + kChunkPayload - 1) / kChunkPayload);
+  auto payload_of = [&](std::size_t i) { return std::min(kChunkPayload, bookmark.size() - i * kChunkPayload); };
+
+  Slot &slot = entry->slots[target];
+  std::vector<std::size_t> wanted;
+  bool fits = slot.chunks.size() >= chunk_count;
+  for (std::size_t i = 0; i < chunk_count; ++i)
+    {
+      std::size_t need = entry_size_for(bookmark.empty() ? 0 : payload_of(i));
+      if (fits && (!slot.chunks[i].first || slot.chunks[i].second < need))
+        fits = false;
+      // Leave headroom: bookmarks grow as channels are added.
+      wanted.push_back(std::min(kMaxEntryBytes, need * 2));
+    }
+
+  if (!fits)
+    {
+      if (entry->allocation_failed)
+        {
+          entry->allocation_failed = false; // the next batch tries again
+          error = "cannot create an entry in the persist file (disk full or not writable?)";
+          return SaveResult::Failed;
+        }
+      if (entry->allocating)
+        return SaveResult::Pending;
+      {
+        std::lock_guard<std::mutex> guard(shared_->lock);
+        if (shared_->in_flight || shared_->finished)
+          return SaveResult::Pending; // one allocation at a time keeps main_loop_call() from ever blocking
+        shared_->in_flight = true;
+      }
+      entry->allocating = true;
+      auto *task = new AllocationTask{shared_, Shared::Allocation{key, target, wanted, {}}};
+      main_loop_call(allocate_on_main_thread, task, FALSE);
+      return SaveResult::Pending;
+    }
+
+  // Write the other chunks first and chunk 0 last: chunk 0's generation makes the slot current.
+  const guint64 generation = entry->generation + 1;
+  const guint32 checksum = crc_of(bookmark);
+  for (std::size_t n = chunk_count; n-- > 0;)
+    {
+      auto [handle, size] = slot.chunks[n];
+      auto *chunk = static_cast<ChunkHeader *>(persist_state_map_entry(state_, handle));
+      std::size_t used = bookmark.empty() ? 0 : payload_of(n);
+      std::memcpy(chunk + 1, bookmark.data() + n * kChunkPayload, used);
+      chunk->chunk_index = static_cast<guint32>(n);
+      chunk->chunk_count = static_cast<guint32>(chunk_count);
+      chunk->used = static_cast<guint32>(used);
+      chunk->total_length = static_cast<guint32>(bookmark.size());
+      chunk->checksum = checksum;
+      chunk->header.version = kChunkVersion;
+      chunk->header.big_endian = G_BYTE_ORDER == G_BIG_ENDIAN;
+      __atomic_thread_fence(__ATOMIC_RELEASE);
+      chunk->generation = generation;
+      persist_state_unmap_entry(state_, handle);
+      (void) size;
+    }
+  entry->current = target;
+  entry->generation = generation;
+  entry->bookmark = bookmark;
+  return SaveResult::Committed;
+}
+
+} // namespace wec::module

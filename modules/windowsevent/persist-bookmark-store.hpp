@@ -1,0 +1,51 @@
+// Bookmarks in syslog-ng's persist file: one set of entries per (identity, subscription), the
+// <BookmarkList> verbatim. Two slots written alternately, each guarded by a generation number
+// and a checksum, so a crash in the middle of a write leaves the previous bookmark readable.
+// Entries are created on the main thread (persist-state requires it) and written from the
+// worker thread (mapping entries is thread safe).
+#pragma once
+
+#include "bookmarks/bookmark-store.hpp"
+#include "core/log.hpp"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+typedef struct _PersistState PersistState;
+
+namespace wec::module {
+
+class PersistBookmarkStore : public BookmarkStore
+{
+public:
+  // `wake` is called (from the main thread) when an entry allocation finished.
+  PersistBookmarkStore(PersistState *state, std::string base_name, std::function<void()> wake, LogFunction log);
+  ~PersistBookmarkStore() override;
+
+  // Main thread, at init: finds this source's entries and keeps them alive in the file.
+  void load_all();
+
+  std::optional<std::string> load(const std::string &identity, const std::string &subscription) override;
+  SaveResult save(const std::string &identity, const std::string &subscription, const std::string &bookmark,
+                  std::string &error) override;
+
+  std::size_t size() const { return entries_.size(); }
+
+  struct Shared;
+  struct Slot;
+  struct Entry;
+private:
+  std::string entry_key(const std::string &identity, const std::string &subscription) const;
+  void take_finished_allocations();
+
+  PersistState *state_;
+  std::string base_name_;
+  LogFunction log_;
+  std::shared_ptr<Shared> shared_;
+  std::map<std::string, std::unique_ptr<Entry>> entries_;
+};
+
+} // namespace wec::module

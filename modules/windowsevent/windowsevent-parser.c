@@ -1,0 +1,55 @@
+#include "driver.h"
+#include "cfg-parser.h"
+#include "windowsevent-parser.h"
+#include "windowsevent-grammar.h"
+
+extern int windowsevent_debug;
+
+int windowsevent_parse(CfgLexer *lexer, LogDriver **instance, gpointer arg);
+
+/* Keywords are written with '_'; the lexer accepts '-' for them too. */
+static CfgLexerKeyword windowsevent_keywords[] =
+{
+  { "windowsevent", KW_WINDOWSEVENT },
+  { "ip", KW_IP },
+  { "port", KW_PORT },
+  { "hostname", KW_HOSTNAME },
+  { "tls", KW_TLS },
+  { "key_file", KW_KEY_FILE },
+  { "cert_file", KW_CERT_FILE },
+  { "ca_file", KW_CA_FILE },
+  { "ca_dir", KW_CA_DIR },
+  { "prefix", KW_PREFIX },
+  { "max_connections", KW_MAX_CONNECTIONS },
+  { "commit_timeout", KW_COMMIT_TIMEOUT },
+  { "log_always_severity", KW_LOG_ALWAYS_SEVERITY },
+  { "subscription", KW_SUBSCRIPTION },
+  { "name", KW_NAME },
+  { "computers", KW_COMPUTERS },
+  { "content_format", KW_CONTENT_FORMAT },
+  { "locale", KW_LOCALE },
+  { "data_locale", KW_DATA_LOCALE },
+  { "heartbeat", KW_HEARTBEAT },
+  { "connection_retry", KW_CONNECTION_RETRY },
+  { "max_time", KW_MAX_TIME },
+  { "max_elements", KW_MAX_ELEMENTS },
+  { "max_envelope_size", KW_MAX_ENVELOPE_SIZE },
+  { "read_existing_events", KW_READ_EXISTING_EVENTS },
+  { "query", KW_QUERY },
+  { "query_file", KW_QUERY_FILE },
+  { "ignore_channel_error", KW_IGNORE_CHANNEL_ERROR },
+  { NULL }
+};
+
+CfgParser windowsevent_parser =
+{
+#if SYSLOG_NG_ENABLE_DEBUG
+  .debug_flag = &windowsevent_debug,
+#endif
+  .name = "windowsevent",
+  .keywords = windowsevent_keywords,
+  .parse = (gint (*)(CfgLexer *, gpointer *, gpointer)) windowsevent_parse,
+  .cleanup = (void (*)(gpointer)) log_pipe_unref,
+};
+
+CFG_PARSER_IMPLEMENT_LEXER_BINDING(windowsevent_, windowsevent_, LogDriver **)

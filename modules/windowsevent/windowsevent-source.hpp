@@ -1,0 +1,117 @@
+// The syslog-ng face of the collector: a threaded source whose one worker thread runs the
+// HTTPS listener, posts each event as a LogMessage under flow control, and learns from the
+// ack tracker when a batch may be acknowledged to its forwarder.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "auth/tls-trust.hpp"
+#include "collector/collector.hpp"
+#include "http/listener.hpp"
+#include "persist-bookmark-store.hpp"
+#include "subscriptions/subscription.hpp"
+
+#include "cpp-start.h"
+#include "windowsevent.h"
+#include "logthrsource/logthrsourcedrv.h"
+#include "cpp-end.h"
+
+namespace wec::module {
+
+struct TlsOptions
+{
+  bool enabled = false;
+  std::string key_file;
+  std::string cert_file;
+  std::string ca_file;
+  std::string ca_dir;
+};
+
+// Wakes the worker from any thread and carries the acknowledgement watermark. Reference
+// counted: bookmarks of messages still in flight may outlive the driver.
+class WakeChannel
+{
+public:
+  WakeChannel();
+  void ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void unref();
+  void wake();
+  void drain();
+  int fd() const { return fd_; }
+  void acknowledge(std::uint64_t sequence) { acknowledged_.store(sequence, std::memory_order_release); }
+  std::uint64_t acknowledged() const { return acknowledged_.load(std::memory_order_acquire); }
+
+private:
+  ~WakeChannel();
+  std::atomic<int> refs_{1};
+  std::atomic<std::uint64_t> acknowledged_{0};
+  int fd_ = -1;
+};
+
+class SourceDriver : public EventSink, public http::RequestHandler
+{
+public:
+  explicit SourceDriver(LogThreadedSourceDriver *super);
+  ~SourceDriver() override;
+
+  // configuration (grammar)
+  std::string ip = "0.0.0.0";
+  int port = 0;
+  std::string hostname;
+  std::string prefix = ".windowsevent.";
+  unsigned max_connections = 1000;
+  unsigned commit_timeout_seconds = 300;
+  int log_always_severity = 6; // LogAlways (Level 0) events: info
+  TlsOptions tls;
+  std::vector<SubscriptionConfig> subscriptions;
+  std::vector<bool> subscription_has_query;
+
+  bool validate(std::string &error) const;
+
+  // LogThreadedSourceDriver callbacks
+  bool init();
+  void deinit();
+  void run();
+  void request_exit();
+  void wakeup();
+  const char *stats_instance();
+
+  // EventSink
+  bool window_open() override;
+  std::uint64_t post(const EventOrigin &origin, std::string_view event_xml) override;
+  std::uint64_t acknowledged_through() override;
+
+  // http::RequestHandler
+  std::optional<http::Response> on_request(const http::Request &request) override;
+
+private:
+  void log(LogLevel level, const std::string &line);
+  std::string persist_base() const;
+  NVHandle handle_for(const std::string &relative_name);
+
+  LogThreadedSourceDriver *super_;
+  WakeChannel *wake_ = nullptr;
+  std::atomic<bool> exit_requested_{false};
+  std::uint64_t next_sequence_ = 0;
+  std::string stats_instance_;
+  std::unique_ptr<auth::TlsTrust> trust_;
+  std::unique_ptr<PersistBookmarkStore> bookmarks_;
+  std::unique_ptr<Collector> collector_;
+  std::unique_ptr<http::Listener> listener_;
+  ListenerProfile profile_;
+  std::unordered_map<std::string, NVHandle> handles_; // worker thread only
+  bool sdata_names_ = false;
+  NVHandle identity_handle_ = 0, subscription_handle_ = 0, peer_handle_ = 0, parse_error_handle_ = 0;
+};
+
+} // namespace wec::module
+
+struct WindowsEventSourceDriver
+{
+  LogThreadedSourceDriver super;
+  wec::module::SourceDriver *cpp;
+};
