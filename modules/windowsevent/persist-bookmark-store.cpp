@@ -255,8 +255,8 @@ void PersistBookmarkStore::load_all()
   for (const auto &pair : entries_)
     restored += pair.second->current >= 0;
   if (restored)
-    log_(LogLevel::Info, "windowsevent: bookmarks restored from the persist file; count='" +
-                           std::to_string(restored) + "'");
+    log_(LogLevel::Info, "windowsevent: bookmarks restored from the persist file",
+         {{"count", std::to_string(restored)}});
 }
 
 std::optional<std::string> PersistBookmarkStore::load(const std::string &identity, const std::string &subscription)

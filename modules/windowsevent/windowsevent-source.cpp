@@ -111,16 +111,24 @@ SourceDriver::~SourceDriver()
   wake_->unref();
 }
 
-void SourceDriver::log(LogLevel level, const std::string &line)
+void SourceDriver::log(LogLevel level, const std::string &message, const LogTags &tags)
 {
+  int priority = EVT_PRI_DEBUG;
   switch (level)
     {
-    case LogLevel::Error: msg_error(line.c_str(), NULL); break;
-    case LogLevel::Warning: msg_warning(line.c_str(), NULL); break;
-    case LogLevel::Notice: msg_notice(line.c_str(), NULL); break;
-    case LogLevel::Info: msg_info(line.c_str(), NULL); break;
-    case LogLevel::Debug: msg_debug(line.c_str(), NULL); break;
+    case LogLevel::Error: priority = EVT_PRI_ERR; break;
+    case LogLevel::Warning: priority = EVT_PRI_WARNING; break;
+    case LogLevel::Notice: priority = EVT_PRI_NOTICE; break;
+    case LogLevel::Info: priority = EVT_PRI_INFO; break;
+    case LogLevel::Debug:
+      if (!debug_flag)
+        return;
+      break;
     }
+  EVTREC *event = msg_event_create(priority, message.c_str(), NULL);
+  for (const auto &tag : tags)
+    evt_rec_add_tag(event, evt_tag_str(tag.name, tag.value.c_str()));
+  msg_event_suppress_recursions_and_send(event);
 }
 
 bool SourceDriver::validate(std::string &error) const
@@ -186,14 +194,14 @@ bool SourceDriver::init()
   trust_ = auth::TlsTrust::load(tls.ca_file, tls.ca_dir, error);
   if (!trust_)
     {
-      log(LogLevel::Error, "windowsevent: cannot load the client CA; " + error);
+      log(LogLevel::Error, "windowsevent: cannot load the client CA", {{"error", error}});
       return false;
     }
   http::ListenerOptions listener_options;
   if (!auth::load_server_credentials(tls.cert_file, tls.key_file, listener_options.cert_pem,
                                      listener_options.key_pem, error))
     {
-      log(LogLevel::Error, "windowsevent: cannot load the server certificate; " + error);
+      log(LogLevel::Error, "windowsevent: cannot load the server certificate", {{"error", error}});
       return false;
     }
 
@@ -204,7 +212,7 @@ bool SourceDriver::init()
   GlobalConfig *cfg = log_pipe_get_config(&super_->super.super.super);
   WakeChannel *wake = wake_;
   wake->ref();
-  auto log_fn = [this](LogLevel level, const std::string &line) { log(level, line); };
+  auto log_fn = [](LogLevel level, const std::string &message, const LogTags &tags) { log(level, message, tags); };
   bookmarks_ = std::make_unique<PersistBookmarkStore>(
     cfg->state, persist_base(), [wake]() { wake->wake(); }, log_fn);
   wake->unref(); // the driver's own reference keeps it alive while the store exists
@@ -223,7 +231,7 @@ bool SourceDriver::init()
   listener_ = http::Listener::start(listener_options, *this, log_fn, error);
   if (!listener_)
     {
-      log(LogLevel::Error, "windowsevent: " + error);
+      log(LogLevel::Error, "windowsevent: cannot start the listener", {{"error", error}});
       collector_.reset();
       bookmarks_.reset();
       return false;
@@ -232,9 +240,9 @@ bool SourceDriver::init()
   std::string thumbprints;
   for (const auto &t : profile_.issuer_thumbprints)
     thumbprints += (thumbprints.empty() ? "" : ",") + t;
-  log(LogLevel::Notice, "windowsevent: listening; url='" + listener_->description() + "', advertised='" +
-                          profile_.base_url + "', subscriptions='" + std::to_string(subscriptions.size()) +
-                          "', issuer_thumbprints='" + thumbprints + "'");
+  log(LogLevel::Notice, "windowsevent: listening",
+      {{"url", listener_->description()}, {"advertised", profile_.base_url},
+       {"subscriptions", std::to_string(subscriptions.size())}, {"issuer_thumbprints", thumbprints}});
   return true;
 }
 
@@ -344,8 +352,8 @@ std::uint64_t SourceDriver::post(const EventOrigin &origin, std::string_view eve
       if (!parse_error_handle_)
         parse_error_handle_ = log_msg_get_value_handle(".wec.parse_error");
       log_msg_set_value(msg, parse_error_handle_, error.data(), static_cast<gssize>(error.size()));
-      log(LogLevel::Warning, "windowsevent: event XML not parsed, forwarded as text; identity='" + origin.identity +
-                               "', subscription='" + origin.subscription + "', error='" + error + "'");
+      log(LogLevel::Warning, "windowsevent: event XML not parsed, forwarded as text",
+          {{"identity", origin.identity}, {"subscription", origin.subscription}, {"error", error}});
     }
 
   if (!identity_handle_)

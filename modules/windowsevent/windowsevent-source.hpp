@@ -89,7 +89,7 @@ public:
   std::optional<http::Response> on_request(const http::Request &request) override;
 
 private:
-  void log(LogLevel level, const std::string &line);
+  static void log(LogLevel level, const std::string &message, const LogTags &tags = {});
   std::string persist_base() const;
   NVHandle handle_for(const std::string &relative_name);
 

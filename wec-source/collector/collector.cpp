@@ -106,11 +106,13 @@ const Collector::Subscription *Collector::find_by_uuid(const std::string &uuid) 
   return nullptr;
 }
 
-http::Response Collector::fail(unsigned status, const http::Request &request, const std::string &what)
+http::Response Collector::fail(unsigned status, const http::Request &request, const std::string &what,
+                               LogTags details)
 {
-  log_(status >= 500 ? LogLevel::Error : LogLevel::Warning,
-       "windowsevent: " + what + "; answered='" + std::to_string(status) + "', identity='" + request.identity +
-         "', peer='" + request.peer + "', path='" + request.path + "'");
+  LogTags tags = {{"answered", std::to_string(status)}, {"identity", request.identity}, {"peer", request.peer},
+                  {"path", request.path}};
+  tags.insert(tags.end(), details.begin(), details.end());
+  log_(status >= 500 ? LogLevel::Error : LogLevel::Warning, "windowsevent: " + what, tags);
   http::Response r;
   r.status = status;
   return r;
@@ -121,16 +123,17 @@ std::optional<http::Response> Collector::handle(http::Listener &listener, const 
 {
   const bool delivery = starts_with_nocase(request.path, kDeliveryPrefix);
   if (!delivery && !starts_with_nocase(request.path, kManagerPrefix))
-    return fail(404, request, "unknown path; forwarders use /wsman/SubscriptionManager/... and /wsman/subscriptions/...");
+    return fail(404, request, "unknown path",
+                {{"hint", "forwarders use /wsman/SubscriptionManager/... and /wsman/subscriptions/..."}});
   if (request.identity.empty())
     return fail(403, request, "request without an authenticated identity");
 
   std::string text, error;
   if (!codec::decode_body(request.body, text, error))
-    return fail(400, request, "request body is not UTF-16 or UTF-8 text (" + error + ")");
+    return fail(400, request, "request body is not UTF-16 or UTF-8 text", {{"error", error}});
   wsman::Message message;
   if (!wsman::parse_message(text, message, error))
-    return fail(400, request, "malformed SOAP request (" + error + ")");
+    return fail(400, request, "malformed SOAP request", {{"error", error}});
 
   if (!delivery)
     {
@@ -141,8 +144,8 @@ std::optional<http::Response> Collector::handle(http::Listener &listener, const 
         case wsman::Action::End:
           return no_content();
         default:
-          return fail(400, request, std::string("unsupported action on the SubscriptionManager (") +
-                                      message.action_uri + ")");
+          return fail(400, request, "unsupported action on the SubscriptionManager",
+                      {{"action", message.action_uri}});
         }
     }
 
@@ -150,10 +153,12 @@ std::optional<http::Response> Collector::handle(http::Listener &listener, const 
   uuid = uuid.substr(0, uuid.find('/'));
   const Subscription *subscription = find_by_uuid(uuid);
   if (!subscription)
-    return fail(404, request, "unknown subscription '" + uuid +
-                                "' (removed or renamed?); the forwarder drops it at its next enumeration");
+    return fail(404, request, "unknown subscription",
+                {{"subscription_id", uuid},
+                 {"hint", "removed or renamed; the forwarder drops it at its next enumeration"}});
   if (!subscription_allows(subscription->config, request.identity_names))
-    return fail(403, request, "identity not allowed by computers() of subscription '" + subscription->config.name + "'");
+    return fail(403, request, "identity not allowed by computers() of the subscription",
+                {{"subscription", subscription->config.name}});
   return deliver(listener, request, *subscription, message);
 }
 
@@ -190,10 +195,11 @@ std::optional<http::Response> Collector::enumerate(const ListenerProfile &profil
       offers.push_back(std::move(offer));
     }
   if (offers.empty())
-    return fail(403, request, "identity matches no subscription's computers(); add it to computers() to collect from it");
+    return fail(403, request, "identity matches no subscription's computers()",
+                {{"hint", "add it to computers() of a subscription to collect from it"}});
 
-  log_(LogLevel::Debug, "windowsevent: enumeration answered; identity='" + request.identity + "', peer='" +
-                          request.peer + "', subscriptions='" + std::to_string(offers.size()) + "'");
+  log_(LogLevel::Debug, "windowsevent: enumeration answered",
+       {{"identity", request.identity}, {"peer", request.peer}, {"subscriptions", std::to_string(offers.size())}});
   return soap_response(200, wsman::build_enumerate_response(message, offers));
 }
 
@@ -205,20 +211,20 @@ std::optional<http::Response> Collector::deliver(http::Listener &listener, const
     case wsman::Action::End:
       return no_content();
     case wsman::Action::Heartbeat:
-      log_(LogLevel::Debug, "windowsevent: heartbeat; identity='" + request.identity + "', subscription='" +
-                              subscription.config.name + "'");
+      log_(LogLevel::Debug, "windowsevent: heartbeat",
+           {{"identity", request.identity}, {"subscription", subscription.config.name}});
       return soap_response(200, wsman::build_ack(message));
     case wsman::Action::SubscriptionEnd:
-      log_(LogLevel::Notice, "windowsevent: forwarder ended its subscription; identity='" + request.identity +
-                               "', subscription='" + subscription.config.name + "', status='" + message.end_status +
-                               "', fault_code='" + message.fault_code + "', fault='" + message.fault_message +
-                               "'; it subscribes again at its next refresh");
+      log_(LogLevel::Notice, "windowsevent: forwarder ended its subscription",
+           {{"identity", request.identity}, {"subscription", subscription.config.name},
+            {"status", message.end_status}, {"fault_code", message.fault_code}, {"fault", message.fault_message},
+            {"hint", "it subscribes again at its next refresh"}});
       return soap_response(200, wsman::build_ack(message));
     case wsman::Action::Events:
       break;
     default:
-      return fail(400, request, std::string("unsupported action on a subscription (") + action_name(message.action) +
-                                  " " + message.action_uri + ")");
+      return fail(400, request, "unsupported action on a subscription",
+                  {{"action", std::string(action_name(message.action)) + " " + message.action_uri}});
     }
 
   auto batch = std::make_unique<Batch>();
@@ -242,9 +248,9 @@ bool Collector::complete(Batch &batch)
         case BookmarkStore::SaveResult::Pending:
           return false;
         case BookmarkStore::SaveResult::Failed:
-          log_(LogLevel::Error, "windowsevent: cannot store the bookmark of a batch, answered 503; identity='" +
-                                  batch.origin.identity + "', subscription='" + batch.origin.subscription +
-                                  "', error='" + error + "'; the forwarder resends the batch");
+          log_(LogLevel::Error, "windowsevent: cannot store the bookmark of a batch, answered 503",
+               {{"identity", batch.origin.identity}, {"subscription", batch.origin.subscription}, {"error", error},
+                {"hint", "the forwarder resends the batch"}});
           batch.listener->answer(batch.request_id, http::Response{503, {}, {}, {}});
           return true;
         case BookmarkStore::SaveResult::Committed:
@@ -291,10 +297,10 @@ bool Collector::pump()
             ++it;
             continue;
           }
-        log_(LogLevel::Error, "windowsevent: events not acknowledged by the destinations in time, answered 503; "
-                              "identity='" + batch.origin.identity + "', subscription='" + batch.origin.subscription +
-                              "', commit_timeout='" + std::to_string(options_.commit_timeout.count()) +
-                              "'; the forwarder resends the batch, check that the destinations accept messages");
+        log_(LogLevel::Error, "windowsevent: events not acknowledged by the destinations in time, answered 503",
+             {{"identity", batch.origin.identity}, {"subscription", batch.origin.subscription},
+              {"commit_timeout", std::to_string(options_.commit_timeout.count())},
+              {"hint", "the forwarder resends the batch; check that the destinations accept messages"}});
         batch.listener->answer(batch.request_id, http::Response{503, {}, {}, {}});
         it = queue->erase(it);
         answered = true;
@@ -328,8 +334,8 @@ void Collector::abandon_all(const std::string &reason)
       queue->clear();
     }
   if (count)
-    log_(LogLevel::Notice, "windowsevent: answered 503 to waiting batches, the forwarders resend them; reason='" +
-                             reason + "', batches='" + std::to_string(count) + "'");
+    log_(LogLevel::Notice, "windowsevent: answered 503 to waiting batches, the forwarders resend them",
+         {{"reason", reason}, {"batches", std::to_string(count)}});
 }
 
 } // namespace wec

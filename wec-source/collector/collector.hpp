@@ -70,7 +70,8 @@ private:
   std::optional<http::Response> deliver(http::Listener &listener, const http::Request &request,
                                         const Subscription &subscription, wsman::Message &message);
   const Subscription *find_by_uuid(const std::string &uuid) const;
-  http::Response fail(unsigned status, const http::Request &request, const std::string &what);
+  http::Response fail(unsigned status, const http::Request &request, const std::string &what,
+                      LogTags details = {});
   bool complete(Batch &batch);
 
   CollectorOptions options_;

@@ -1,8 +1,10 @@
-// How the engine reports to its host: one line per event, the host (syslog-ng) decides where it goes.
+// How the engine reports to its host: one line per event, in syslog-ng's own shape
+// ("message; name='value', ..."); the host (syslog-ng) decides where it goes.
 #pragma once
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace wec {
 
@@ -15,6 +17,13 @@ enum class LogLevel
   Debug,
 };
 
-using LogFunction = std::function<void(LogLevel, const std::string &)>;
+struct LogTag
+{
+  const char *name;
+  std::string value;
+};
+
+using LogTags = std::vector<LogTag>;
+using LogFunction = std::function<void(LogLevel, const std::string &message, const LogTags &tags)>;
 
 } // namespace wec

@@ -125,9 +125,9 @@ int verify_client_certificate(gnutls_session_t session)
   std::string error;
   if (!self->options.client_trust->verify_client(chain, identity, error))
     {
-      self->log(LogLevel::Error, "windowsevent: TLS handshake refused; peer='" + state->peer + "', listener='" +
-                                   self->description() + "', reason='" + error +
-                                   "'; check that the forwarder's certificate is issued by a CA in ca-file()/ca-dir()");
+      self->log(LogLevel::Error, "windowsevent: TLS handshake refused",
+                {{"peer", state->peer}, {"listener", self->description()}, {"reason", error},
+                 {"hint", "the forwarder's certificate must be valid and issued by a CA in ca-file()/ca-dir()"}});
       return GNUTLS_E_CERTIFICATE_ERROR;
     }
   state->identity = identity.common_name;
@@ -201,10 +201,10 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
       const char *length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
       if (length && std::strtoull(length, nullptr, 10) > self->options.max_body_bytes)
         {
-          self->log(LogLevel::Error, "windowsevent: request body too large, answered 413; peer='" + peer +
-                                       "', content_length='" + length + "', limit='" +
-                                       std::to_string(self->options.max_body_bytes) +
-                                       "'; raise max-envelope-size() if forwarders legitimately send more");
+          self->log(LogLevel::Error, "windowsevent: request body too large, answered 413",
+                    {{"peer", peer}, {"content_length", length},
+                     {"limit", std::to_string(self->options.max_body_bytes)},
+                     {"hint", "raise max-envelope-size() if forwarders legitimately send more"}});
           return queue(connection, plain_status(MHD_HTTP_CONTENT_TOO_LARGE));
         }
       return MHD_YES;
@@ -225,14 +225,14 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
 
   if (state->too_large)
     {
-      self->log(LogLevel::Error, "windowsevent: request body too large, answered 413; peer='" + peer + "', limit='" +
-                                   std::to_string(self->options.max_body_bytes) + "'");
+      self->log(LogLevel::Error, "windowsevent: request body too large, answered 413",
+                {{"peer", peer}, {"limit", std::to_string(self->options.max_body_bytes)}});
       return queue(connection, plain_status(MHD_HTTP_CONTENT_TOO_LARGE));
     }
   if (std::strcmp(method, "POST") != 0)
     {
-      self->log(LogLevel::Warning, "windowsevent: only POST is served, answered 405; peer='" + peer + "', method='" +
-                                     method + "', path='" + url + "'");
+      self->log(LogLevel::Warning, "windowsevent: only POST is served, answered 405",
+                {{"peer", peer}, {"method", method}, {"path", url}});
       Response r = plain_status(MHD_HTTP_METHOD_NOT_ALLOWED);
       r.headers.emplace_back("Allow", "POST");
       return queue(connection, r);
@@ -276,7 +276,7 @@ void on_mhd_log(void *cls, const char *format, va_list ap)
   if (!self->daemon)
     self->start_errors += (self->start_errors.empty() ? "" : "; ") + line;
   else
-    self->log(LogLevel::Debug, "windowsevent: libmicrohttpd: " + line);
+    self->log(LogLevel::Debug, "windowsevent: libmicrohttpd", {{"message", line}});
 }
 
 } // namespace
