@@ -1,0 +1,89 @@
+"""syslog-ng --syntax-only accepts valid windowsevent() configurations and rejects bad ones
+with a message that names the problem."""
+import subprocess
+
+import pytest
+
+from wec_harness import STOCK_MODULES, SyslogNg, SYSLOG_NG, module_dir
+
+QUERY = "<QueryList><Query Id='0'><Select Path='Security'>*</Select></Query></QueryList>"
+TLS = 'tls(key-file("TMP/k.pem") cert-file("TMP/c.pem") ca-dir("TMP/ca.d"))'
+
+
+def config(source):
+    return f"""@version: 3.38
+source s_wec {{ {source}; }};
+destination d {{ file("/dev/null"); }};
+log {{ source(s_wec); destination(d); flags(flow-control); }};
+"""
+
+
+def check(tmp_path, source):
+    # path options check that the files exist: give them files (contents are read at startup)
+    for name in ("k.pem", "c.pem", "ca.pem"):
+        (tmp_path / name).write_text("placeholder\n")
+    (tmp_path / "ca.d").mkdir(exist_ok=True)
+    return SyslogNg(tmp_path, config(source.replace("TMP", str(tmp_path)))).syntax_check()
+
+
+def test_module_is_discovered():
+    out = subprocess.run([SYSLOG_NG, f"--module-path={module_dir()}:{STOCK_MODULES}", "--module-registry"],
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "windowsevent" in out
+
+
+def test_full_configuration_is_accepted(tmp_path):
+    query_file = tmp_path / "q.xml"
+    query_file.write_text(QUERY + "\n")
+    source = f"""windowsevent(
+        ip("0.0.0.0") port(5986) hostname("wec.corp.example") prefix(".windowsevent.")
+        tls(key-file("TMP/k.pem") cert-file("TMP/c.pem") ca-file("TMP/ca.pem") ca-dir("TMP/ca.d"))
+        max-connections(500) commit-timeout(120) log-always-severity(notice)
+        subscription(name("security") computers("*.corp.example" "dc??.corp.example")
+            content-format(rendered-text) locale("ja-JP") data-locale("en-US") heartbeat(900)
+            connection-retry(60 5) max-time(30) max-elements(1000) max-envelope-size(512000)
+            read-existing-events(yes) ignore-channel-error(no) query("{QUERY}"))
+        subscription(name("system") computers("*") content-format(events) query-file("{query_file}"))
+        log-iw-size(10000) persist-name("wec1") tags("windows")
+    )"""
+    result = check(tmp_path, source)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("source,expected", [
+    (f'windowsevent({TLS} subscription(name("a") computers("*") query("{QUERY}")) bogus-option(1))',
+     "bogus"),
+    (f'windowsevent({TLS} subscription(name("a") computers("*") query("<QueryList><Query>")))',
+     "query() is invalid"),
+    (f'windowsevent({TLS} subscription(computers("*") query("{QUERY}")))',
+     'needs name("...")'),
+    (f'windowsevent({TLS} subscription(name("a") computers("*") query("{QUERY}")) '
+     f'subscription(name("A") computers("*") query("{QUERY}")))',
+     'duplicate subscription name("A")'),
+    (f'windowsevent(subscription(name("a") computers("*") query("{QUERY}")))',
+     "no listener configured"),
+    (f'windowsevent(port(70000) {TLS} subscription(name("a") computers("*") query("{QUERY}")))',
+     "port(70000) is not a TCP port"),
+    (f'windowsevent(port(0) {TLS} subscription(name("a") computers("*") query("{QUERY}")))',
+     "port(0) is not a TCP port"),
+    (f'windowsevent({TLS} subscription(name("a") computers("*") content-format(xml) query("{QUERY}")))',
+     "content-format(xml) must be events or rendered-text"),
+    (f'windowsevent({TLS} subscription(name("a") computers("*") query-file("/nonexistent/q.xml")))',
+     'File "/nonexistent/q.xml" not found'),
+    (f'windowsevent({TLS} subscription(name("a") query("{QUERY}")))',
+     "needs computers("),
+    (f'windowsevent({TLS} subscription(name("a") computers("*")))',
+     "needs query() or query-file()"),
+    (f'windowsevent({TLS})',
+     "no subscription() configured"),
+    (f'windowsevent(tls(key-file("TMP/k.pem") cert-file("TMP/c.pem")) subscription(name("a") computers("*") query("{QUERY}")))',
+     "needs ca-file() or ca-dir()"),
+    (f'windowsevent({TLS} subscription(name("a") computers("*") query("<!DOCTYPE x [<!ENTITY e \'x\'>]><QueryList/>")))',
+     "DTD"),
+    (f'windowsevent(tls(key-file("TMP/missing.pem") cert-file("TMP/c.pem") ca-dir("TMP/ca.d")) subscription(name("a") computers("*") query("{QUERY}")))',
+     'File "TMP/missing.pem" not found'),
+])
+def test_bad_configuration_is_rejected_with_a_clear_message(tmp_path, source, expected):
+    result = check(tmp_path, source)
+    assert result.returncode != 0
+    assert expected.replace("TMP", str(tmp_path)) in result.stderr, result.stderr

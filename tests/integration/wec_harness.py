@@ -1,0 +1,240 @@
+"""Runs the real /usr/sbin/syslog-ng with the built windowsevent module on loopback.
+
+Used by the integration tests, the demo and the benchmark. Every wait is bounded.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "simulator"))
+
+SYSLOG_NG = "/usr/sbin/syslog-ng"
+STOCK_MODULES = "/usr/lib/syslog-ng/3.38"
+DATA = REPO / "tests" / "data"
+CORPUS = DATA / "events-permissive.xml"
+
+
+def module_dir():
+    """Directory holding libwindowsevent.so (WEC_MODULE_DIR, else build/modules)."""
+    path = Path(os.environ.get("WEC_MODULE_DIR", REPO / "build" / "modules"))
+    if not (path / "libwindowsevent.so").exists():
+        raise RuntimeError(f"libwindowsevent.so not found in {path}; build first or set WEC_MODULE_DIR")
+    return path
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_certs(directory, clients=(), other_ca=False, expired=()):
+    """Creates CA, server and client certificates with tools/wec-certs.sh; returns the thumbprint."""
+    cmd = ["bash", str(REPO / "tools" / "wec-certs.sh"), str(directory), "--server-name", "localhost",
+           "--server-ip", "127.0.0.1"]
+    for c in clients:
+        cmd += ["--client", c]
+    if other_ca:
+        cmd += ["--other-ca"]
+    for c in expired:
+        cmd += ["--expired-client", c]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120).stdout
+    for word in out.split():
+        if len(word) == 40 and all(ch in "0123456789ABCDEF" for ch in word):
+            return word
+    return None
+
+
+def subscription_block(name, computers, query=None, extra=""):
+    query = query or "<QueryList><Query Id='0'><Select Path='Security'>*</Select></Query></QueryList>"
+    globs = " ".join(f'"{c}"' for c in computers)
+    return f'subscription(name("{name}") computers({globs}) query("{query}") {extra})'
+
+
+def windowsevent_source(port, certs, subscriptions, extra=""):
+    return (f'windowsevent(ip("127.0.0.1") port({port}) hostname("localhost") '
+            f'tls(key-file("{certs}/server.key") cert-file("{certs}/server.crt") ca-dir("{certs}/ca.d")) '
+            f'{" ".join(subscriptions)} {extra})')
+
+
+def json_file_config(source, output, log_extra="", options="", destination=None):
+    destination = destination or (f'file("{output}" template("$(format-json --scope dot-nv-pairs '
+                                  f'--key HOST --key PROGRAM --key PID --key MESSAGE --key ISODATE '
+                                  f'--key LEVEL)\\n"))')
+    return f"""@version: 3.38
+options {{ stats-freq(0); keep-hostname(yes); {options} }};
+source s_wec {{ {source}; }};
+destination d_out {{ {destination}; }};
+log {{ source(s_wec); destination(d_out); flags(flow-control); {log_extra} }};
+"""
+
+
+class SyslogNg:
+    """One syslog-ng process with its own persist file, control socket and internal log."""
+
+    def __init__(self, workdir, config_text):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config = self.workdir / "syslog-ng.conf"
+        self.config.write_text(config_text)
+        self.persist = self.workdir / "syslog-ng.persist"
+        self.pidfile = self.workdir / "syslog-ng.pid"
+        self.control = self.workdir / "syslog-ng.ctl"
+        self.stderr_path = self.workdir / "internal.log"
+        self.proc = None
+
+    def command(self, *extra):
+        return [SYSLOG_NG, "-F", "--no-caps", "-e", f"--module-path={module_dir()}:{STOCK_MODULES}",
+                "-f", str(self.config), "-R", str(self.persist), "-p", str(self.pidfile),
+                "-c", str(self.control), *extra]
+
+    def syntax_check(self):
+        return subprocess.run(self.command("--syntax-only"), capture_output=True, text=True, timeout=60)
+
+    def start(self, port=None, timeout=20, extra=()):
+        log = open(self.stderr_path, "a")
+        self.proc = subprocess.Popen(self.command(*extra), stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        if port:
+            wait_for_port(port, timeout, self)
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=30):
+        if not self.alive():
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def kill9(self):
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def internal_log(self):
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def peak_rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return 0
+
+
+def wait_for_port(port, timeout, daemon=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if daemon is not None and not daemon.alive():
+            raise RuntimeError("syslog-ng exited:\n" + daemon.internal_log()[-4000:])
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def read_json_lines(path):
+    records = []
+    if not Path(path).exists():
+        return records
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                records.append(json.loads(line))
+    return records
+
+
+def wait_for_lines(path, count, timeout):
+    """Waits until the output file holds at least `count` lines; returns the count seen."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while time.monotonic() < deadline:
+        if Path(path).exists():
+            with open(path, "rb") as f:
+                seen = sum(1 for _ in f)
+            if seen >= count:
+                return seen
+        time.sleep(0.2)
+    return seen
+
+
+def event_field(record, *path):
+    """record['_windowsevent']['Event'][...] without KeyErrors."""
+    node = record.get("_windowsevent", {}).get("Event", {})
+    for key in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    # format-json nests "X" and "X._Attr" as {"X": value, "_Attr": ...}
+    if isinstance(node, dict) and path and path[-1] in node:
+        node = node[path[-1]]
+    return node
+
+
+class LineReceiver:
+    """Loopback TCP receiver that collects newline-terminated messages; can start late."""
+
+    def __init__(self, port=None):
+        import threading
+        self.port = port or free_port()
+        self.lines = []
+        self._threading = threading
+        self._stop = threading.Event()
+        self.thread = None
+
+    def start(self):
+        self.server = socket.create_server(("127.0.0.1", self.port))
+        self.server.settimeout(0.5)
+        self.thread = self._threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        return self
+
+    def _serve(self):
+        deadline = time.monotonic() + 600
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                continue
+            conn.settimeout(0.5)
+            buffer = b""
+            with conn:
+                while not self._stop.is_set() and time.monotonic() < deadline:
+                    try:
+                        chunk = conn.recv(65536)
+                    except socket.timeout:
+                        continue
+                    except OSError:
+                        break
+                    if not chunk:
+                        break
+                    buffer += chunk
+                    *complete, buffer = buffer.split(b"\n")
+                    self.lines.extend(line.decode("utf-8", "replace") for line in complete)
+
+    def stop(self):
+        self._stop.set()
+        if self.thread:
+            self.thread.join(5)
+            self.server.close()
+
+
+def control(daemon, command):
+    """syslog-ng-ctl against one daemon's control socket."""
+    return subprocess.run(["syslog-ng-ctl", *command.split(), "-c", str(daemon.control)],
+                          capture_output=True, text=True, timeout=30).stdout

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages needed to build windowsevent() and run its tests and demo.
+# Quick when everything is already there; needs root (apt-get) otherwise.
+set -euo pipefail
+
+packages=(
+  g++ cmake make pkg-config bison python3 python3-pytest openssl
+  syslog-ng-core syslog-ng-dev
+  libglib2.0-dev libxml2-dev libssl-dev zlib1g-dev
+  libmicrohttpd-dev libgnutls28-dev
+  libcriterion-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "Installing: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
