@@ -470,8 +470,10 @@ LogDriver *windowsevent_sd_new(GlobalConfig *cfg)
 
   self->super.worker_options.ack_tracker_factory = consecutive_ack_tracker_factory_new();
   self->super.worker_options.super.stats_source = stats_register_type("windowsevent");
-  /* The LogMessage timestamp is taken from TimeCreated; keep it. */
+  /* HOST comes from the event's Computer and the timestamp from TimeCreated: keep both by
+   * default (keep-hostname(no) / keep-timestamp(no) still override). */
   self->super.worker_options.super.keep_timestamp = TRUE;
+  self->super.worker_options.super.keep_hostname = TRUE;
 
   self->super.super.super.super.init = windowsevent_sd_init;
   self->super.super.super.super.deinit = windowsevent_sd_deinit;

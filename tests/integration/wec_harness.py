@@ -126,6 +126,11 @@ class SyslogNg:
     def internal_log(self):
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
 
+    def cpu_seconds(self):
+        """User + system CPU time the daemon used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_kib(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
