@@ -293,7 +293,10 @@ void SourceDriver::run()
 
 std::optional<http::Response> SourceDriver::on_request(const http::Request &request)
 {
-  return collector_->handle(*listener_, profile_, request);
+  http::Listener *listener = listener_.get();
+  const std::uint64_t id = request.id;
+  return collector_->handle(profile_, request,
+                            [listener, id](http::Response response) { listener->answer(id, std::move(response)); });
 }
 
 bool SourceDriver::window_open()

@@ -61,8 +61,7 @@ std::string profile_view(const ListenerProfile &profile)
 
 struct Collector::Batch
 {
-  http::Listener *listener = nullptr;
-  std::uint64_t request_id = 0;
+  DeferredReply reply;
   EventOrigin origin;
   wsman::Message message;
   std::size_t next_event = 0;
@@ -118,8 +117,8 @@ http::Response Collector::fail(unsigned status, const http::Request &request, co
   return r;
 }
 
-std::optional<http::Response> Collector::handle(http::Listener &listener, const ListenerProfile &profile,
-                                                const http::Request &request)
+std::optional<http::Response> Collector::handle(const ListenerProfile &profile, const http::Request &request,
+                                                DeferredReply reply)
 {
   const bool delivery = starts_with_nocase(request.path, kDeliveryPrefix);
   if (!delivery && !starts_with_nocase(request.path, kManagerPrefix))
@@ -159,7 +158,7 @@ std::optional<http::Response> Collector::handle(http::Listener &listener, const 
   if (!subscription_allows(subscription->config, request.identity_names))
     return fail(403, request, "identity not allowed by computers() of the subscription",
                 {{"subscription", subscription->config.name}});
-  return deliver(listener, request, *subscription, message);
+  return deliver(request, *subscription, message, std::move(reply));
 }
 
 std::optional<http::Response> Collector::enumerate(const ListenerProfile &profile, const http::Request &request,
@@ -203,8 +202,8 @@ std::optional<http::Response> Collector::enumerate(const ListenerProfile &profil
   return soap_response(200, wsman::build_enumerate_response(message, offers));
 }
 
-std::optional<http::Response> Collector::deliver(http::Listener &listener, const http::Request &request,
-                                                 const Subscription &subscription, wsman::Message &message)
+std::optional<http::Response> Collector::deliver(const http::Request &request, const Subscription &subscription,
+                                                 wsman::Message &message, DeferredReply reply)
 {
   switch (message.action)
     {
@@ -228,8 +227,7 @@ std::optional<http::Response> Collector::deliver(http::Listener &listener, const
     }
 
   auto batch = std::make_unique<Batch>();
-  batch->listener = &listener;
-  batch->request_id = request.id;
+  batch->reply = std::move(reply);
   batch->origin = EventOrigin{request.identity, subscription.config.name, request.peer};
   batch->message = std::move(message);
   batch->received = std::chrono::steady_clock::now();
@@ -251,13 +249,13 @@ bool Collector::complete(Batch &batch)
           log_(LogLevel::Error, "windowsevent: cannot store the bookmark of a batch, answered 503",
                {{"identity", batch.origin.identity}, {"subscription", batch.origin.subscription}, {"error", error},
                 {"hint", "the forwarder resends the batch"}});
-          batch.listener->answer(batch.request_id, http::Response{503, {}, {}, {}});
+          batch.reply(http::Response{503, {}, {}, {}});
           return true;
         case BookmarkStore::SaveResult::Committed:
           break;
         }
     }
-  batch.listener->answer(batch.request_id, soap_response(200, wsman::build_ack(batch.message)));
+  batch.reply(soap_response(200, wsman::build_ack(batch.message)));
   return true;
 }
 
@@ -301,7 +299,7 @@ bool Collector::pump()
              {{"identity", batch.origin.identity}, {"subscription", batch.origin.subscription},
               {"commit_timeout", std::to_string(options_.commit_timeout.count())},
               {"hint", "the forwarder resends the batch; check that the destinations accept messages"}});
-        batch.listener->answer(batch.request_id, http::Response{503, {}, {}, {}});
+        batch.reply(http::Response{503, {}, {}, {}});
         it = queue->erase(it);
         answered = true;
       }
@@ -329,7 +327,7 @@ void Collector::abandon_all(const std::string &reason)
   for (auto *queue : {&posting_, &committing_})
     {
       for (auto &batch : *queue)
-        batch->listener->answer(batch->request_id, http::Response{503, {}, {}, {}});
+        batch->reply(http::Response{503, {}, {}, {}});
       count += queue->size();
       queue->clear();
     }

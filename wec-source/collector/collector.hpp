@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,7 +14,7 @@
 #include "bookmarks/bookmark-store.hpp"
 #include "collector/event-sink.hpp"
 #include "core/log.hpp"
-#include "http/listener.hpp"
+#include "http/exchange.hpp"
 #include "subscriptions/subscription.hpp"
 #include "wsman/message.hpp"
 #include "wsman/responses.hpp"
@@ -28,6 +29,9 @@ struct ListenerProfile
   std::vector<std::string> issuer_thumbprints;
 };
 
+// Answers a request that was not answered at once (the connection waits meanwhile).
+using DeferredReply = std::function<void(http::Response)>;
+
 struct CollectorOptions
 {
   std::vector<SubscriptionConfig> subscriptions;
@@ -40,9 +44,10 @@ public:
   Collector(CollectorOptions options, EventSink &sink, BookmarkStore &store, LogFunction log);
   ~Collector();
 
-  // Serves one request that arrived on `listener` (whose profile is `profile`).
-  std::optional<http::Response> handle(http::Listener &listener, const ListenerProfile &profile,
-                                       const http::Request &request);
+  // Serves one request that arrived on a listener with `profile`. Returns the response, or
+  // nothing when the answer comes later through `reply` (an Events batch).
+  std::optional<http::Response> handle(const ListenerProfile &profile, const http::Request &request,
+                                       DeferredReply reply);
 
   // Posts what the window allows, answers batches whose events are all acknowledged.
   // Returns true when it answered something (the listeners then have work).
@@ -67,8 +72,8 @@ private:
 
   std::optional<http::Response> enumerate(const ListenerProfile &profile, const http::Request &request,
                                           const wsman::Message &message);
-  std::optional<http::Response> deliver(http::Listener &listener, const http::Request &request,
-                                        const Subscription &subscription, wsman::Message &message);
+  std::optional<http::Response> deliver(const http::Request &request, const Subscription &subscription,
+                                        wsman::Message &message, DeferredReply reply);
   const Subscription *find_by_uuid(const std::string &uuid) const;
   http::Response fail(unsigned status, const http::Request &request, const std::string &what,
                       LogTags details = {});

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "http/exchange.hpp"
 
 namespace wec::auth {
 class TlsTrust;
@@ -29,27 +30,6 @@ struct ListenerOptions
   unsigned max_connections = 1000;
   unsigned idle_timeout_seconds = 120;
   std::size_t connection_memory_bytes = 128 * 1024; // also caps the request header size
-};
-
-struct Request
-{
-  std::uint64_t id = 0;          // to answer later with Listener::answer()
-  std::string method;
-  std::string path;
-  std::string content_type;
-  std::string content_encoding;
-  std::string peer;              // "address:port"
-  std::string identity;          // certificate CN, empty on plain HTTP
-  std::vector<std::string> identity_names; // CN and DNS subjectAltNames
-  std::string body;
-};
-
-struct Response
-{
-  unsigned status = 200;
-  std::string content_type;
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 class RequestHandler
