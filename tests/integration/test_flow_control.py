@@ -66,3 +66,31 @@ def test_full_window_suspends_only_that_batch_and_delivery_resumes(tmp_path, cer
     finally:
         daemon.stop()
         receiver.stop()
+
+
+def test_batch_not_acknowledged_in_time_gets_503_and_a_log_line(tmp_path, certs, port):
+    closed_port = LineReceiver().port  # nothing listens there
+    destination = f'network("127.0.0.1" port({closed_port}) transport(tcp) time-reopen(60))'
+    source = windowsevent_source(port, certs["dir"], [subscription_block("security", ["*.corp.example"])],
+                                 extra="commit-timeout(2)")
+    daemon = SyslogNg(tmp_path / "s", json_file_config(source, None, destination=destination))
+    daemon.start(port=port)
+    pki = certs["dir"]
+    try:
+        with wef.Forwarder(f"https://localhost:{port}/wsman/SubscriptionManager/WEC",
+                           str(pki / "clients" / "win01.corp.example.crt"), str(pki / "clients" / "win01.corp.example.key"),
+                           str(pki / "ca-bundle.crt"), "win01.corp.example") as f:
+            _, subs, _ = f.enumerate()
+            started = time.monotonic()
+            status, _ = f.send_events(subs[0], CORPUS.read_text(encoding="utf-8").splitlines()[:5],
+                                      wef.format_bookmark("Security", 5))
+            waited = time.monotonic() - started
+            assert status == 503
+            assert 1.5 < waited < 10
+            # the bookmark was not stored: a new enumeration offers none
+            _, subs, _ = f.enumerate()
+            assert subs[0].bookmark_xml is None
+        lines = [l for l in daemon.internal_log().splitlines() if "not acknowledged by the destinations in time" in l]
+        assert len(lines) == 1 and "identity='win01.corp.example'" in lines[0]
+    finally:
+        daemon.stop()
