@@ -789,19 +789,41 @@ std::string sdata_param_name(std::string_view relative_name)
     rest.remove_prefix(6);
 
   // Container elements add nothing to a parameter's meaning.
+  bool event_payload = false;
   if (starts_with(rest, "System."))
     rest.remove_prefix(7);
   else if (starts_with(rest, "EventData.Data."))
-    rest.remove_prefix(15);
+    {
+      rest.remove_prefix(15);
+      event_payload = true;
+    }
   else if (starts_with(rest, "EventData."))
-    rest.remove_prefix(10);
+    {
+      rest.remove_prefix(10);
+      event_payload = true;
+    }
   else if (starts_with(rest, "UserData."))
     {
       std::string_view after_user_data = rest.substr(9);
       std::size_t end_of_wrapper = after_user_data.find('.');
       if (end_of_wrapper != std::string_view::npos)
-        rest = after_user_data.substr(end_of_wrapper + 1);
+        {
+          rest = after_user_data.substr(end_of_wrapper + 1);
+          event_payload = true;
+        }
     }
+  // A payload field named like a System field ("Channel", "Level", ...) must not overwrite it.
+  static const std::string_view system_names[] = {"Provider", "EventID", "Version", "Level", "Task", "Opcode",
+                                                  "Keywords", "TimeCreated", "EventRecordID", "Correlation",
+                                                  "Execution", "Channel", "Computer", "Security"};
+  if (event_payload)
+    for (std::string_view system_name : system_names)
+      if (rest == system_name || (starts_with(rest, system_name) && rest.size() > system_name.size() &&
+                                  rest[system_name.size()] == '.'))
+        {
+          name = "Data_";
+          break;
+        }
   else if (starts_with(rest, "RenderingInfo.") || rest == "RenderingInfo")
     {
       name = "Rendering";

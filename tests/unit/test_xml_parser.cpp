@@ -735,6 +735,11 @@ Test(sdata_param_name, maps_relative_names)
     {"Event.RenderingInfo.Keywords.Keyword", "Rendering_Keywords_Keyword"},
     {"System.Computer", "Computer"},
     {"Other.Thing", "Other_Thing"},
+    // payload fields named like System fields keep both values apart
+    {"Event.EventData.Data.Channel", "Data_Channel"},
+    {"Event.EventData.Data.Level", "Data_Level"},
+    {"Event.UserData.LogFileCleared.Channel", "Data_Channel"},
+    {"Event.EventData.Data.ChannelName", "ChannelName"},
   };
   for (const auto &[relative_name, expected] : cases)
     {
