@@ -812,6 +812,11 @@ std::string sdata_param_name(std::string_view relative_name)
           event_payload = true;
         }
     }
+  else if (starts_with(rest, "RenderingInfo.") || rest == "RenderingInfo")
+    {
+      name = "Rendering";
+      rest.remove_prefix(13); // keeps the '.', which becomes the joining '_'
+    }
   // A payload field named like a System field ("Channel", "Level", ...) must not overwrite it.
   static const std::string_view system_names[] = {"Provider", "EventID", "Version", "Level", "Task", "Opcode",
                                                   "Keywords", "TimeCreated", "EventRecordID", "Correlation",
@@ -824,11 +829,6 @@ std::string sdata_param_name(std::string_view relative_name)
           name = "Data_";
           break;
         }
-  else if (starts_with(rest, "RenderingInfo.") || rest == "RenderingInfo")
-    {
-      name = "Rendering";
-      rest.remove_prefix(13); // keeps the '.', which becomes the joining '_'
-    }
 
   name.reserve(name.size() + rest.size());
   for (std::size_t i = 0; i < rest.size(); ++i)
