@@ -38,6 +38,10 @@ static CfgLexerKeyword windowsevent_keywords[] =
   { "query", KW_QUERY },
   { "query_file", KW_QUERY_FILE },
   { "ignore_channel_error", KW_IGNORE_CHANNEL_ERROR },
+  { "kerberos", KW_KERBEROS },
+  { "emit_bookmark_events", KW_EMIT_BOOKMARK_EVENTS },
+  { "keytab", KW_KEYTAB },
+  { "principal", KW_PRINCIPAL },
   { NULL }
 };
 

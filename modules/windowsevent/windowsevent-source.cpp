@@ -133,21 +133,49 @@ void SourceDriver::log(LogLevel level, const std::string &message, const LogTags
 
 bool SourceDriver::validate(std::string &error) const
 {
-  if (!tls.enabled)
+  if (!tls.enabled && !kerberos.enabled)
     {
-      error = "windowsevent(): no listener configured; add tls(key-file(...) cert-file(...) ca-dir(...)) "
-              "for HTTPS with client certificates";
+      error = "windowsevent(): no listener configured; add tls(key-file(...) cert-file(...) ca-dir(...)) for HTTPS "
+              "with client certificates and/or kerberos(keytab(...)) for HTTP with Kerberos";
       return false;
     }
-  if (tls.key_file.empty() || tls.cert_file.empty())
+  if (tls.enabled)
     {
-      error = "windowsevent(): tls() needs key-file() and cert-file()";
+      if (tls.key_file.empty() || tls.cert_file.empty())
+        {
+          error = "windowsevent(): tls() needs key-file() and cert-file()";
+          return false;
+        }
+      if (tls.ca_file.empty() && tls.ca_dir.empty())
+        {
+          error = "windowsevent(): tls() needs ca-file() or ca-dir(): the CA that issues the forwarders' certificates";
+          return false;
+        }
+    }
+  else if (port != 0)
+    {
+      error = "windowsevent(): port() is the HTTPS listener's port and needs tls(); "
+              "the Kerberos listener's port is kerberos(port())";
       return false;
     }
-  if (tls.ca_file.empty() && tls.ca_dir.empty())
+  if (kerberos.enabled)
     {
-      error = "windowsevent(): tls() needs ca-file() or ca-dir(): the CA that issues the forwarders' certificates";
-      return false;
+      if (kerberos.keytab.empty())
+        {
+          error = "windowsevent(): kerberos() needs keytab(\"...\")";
+          return false;
+        }
+      std::string reason;
+      if (!auth::KerberosAcceptor::load(kerberos.keytab, kerberos.principal, reason))
+        {
+          error = "windowsevent(): kerberos(): " + reason;
+          return false;
+        }
+      if (tls.enabled && kerberos.port == (port ? port : 5986))
+        {
+          error = "windowsevent(): kerberos(port()) and the HTTPS port are both " + std::to_string(kerberos.port);
+          return false;
+        }
     }
   if (subscriptions.empty())
     {
@@ -168,90 +196,144 @@ bool SourceDriver::validate(std::string &error) const
   return true;
 }
 
+int SourceDriver::primary_port() const
+{
+  if (tls.enabled)
+    return port ? port : 5986;
+  return kerberos.port;
+}
+
 std::string SourceDriver::persist_base() const
 {
   const gchar *persist_name = super_->super.super.super.persist_name;
   if (persist_name && *persist_name)
     return persist_name;
-  return "port-" + std::to_string(port);
+  return "port-" + std::to_string(primary_port());
 }
 
 const char *SourceDriver::stats_instance()
 {
-  stats_instance_ = "windowsevent," + std::to_string(port);
+  stats_instance_ = "windowsevent," + std::to_string(primary_port());
   return stats_instance_.c_str();
+}
+
+bool SourceDriver::start_endpoint(http::ListenerOptions options, ListenerProfile profile)
+{
+  auto endpoint = std::make_unique<Endpoint>();
+  endpoint->driver = this;
+  endpoint->profile = std::move(profile);
+  options.address = ip;
+  options.max_body_bytes = collector_->max_body_bytes();
+  options.max_connections = max_connections;
+  std::string error;
+  auto log_fn = [](LogLevel level, const std::string &message, const LogTags &tags) { log(level, message, tags); };
+  endpoint->listener = http::Listener::start(options, *endpoint, log_fn, error);
+  if (!endpoint->listener)
+    {
+      log(LogLevel::Error, "windowsevent: cannot start the listener", {{"error", error}});
+      return false;
+    }
+  std::string thumbprints;
+  for (const auto &t : endpoint->profile.issuer_thumbprints)
+    thumbprints += (thumbprints.empty() ? "" : ",") + t;
+  LogTags tags = {{"url", endpoint->listener->description()}, {"advertised", endpoint->profile.base_url},
+                  {"subscriptions", std::to_string(subscriptions.size())}};
+  if (!thumbprints.empty())
+    tags.push_back({"issuer_thumbprints", thumbprints});
+  if (kerberos_acceptor_ && options.kerberos)
+    {
+      std::string keys;
+      for (const auto &entry : kerberos_acceptor_->keytab_entries())
+        keys += (keys.empty() ? "" : ", ") + entry;
+      tags.push_back({"keytab", keys});
+    }
+  log(LogLevel::Notice, "windowsevent: listening", tags);
+  endpoints_.push_back(std::move(endpoint));
+  return true;
 }
 
 bool SourceDriver::init()
 {
   std::string error;
-  if (port == 0)
+  if (tls.enabled && port == 0)
     port = 5986;
   if (hostname.empty())
     hostname = get_local_hostname_fqdn();
   sdata_names_ = prefix.rfind(".SDATA.", 0) == 0;
 
-  trust_ = auth::TlsTrust::load(tls.ca_file, tls.ca_dir, error);
-  if (!trust_)
+  http::ListenerOptions tls_options;
+  if (tls.enabled)
     {
-      log(LogLevel::Error, "windowsevent: cannot load the client CA", {{"error", error}});
-      return false;
+      trust_ = auth::TlsTrust::load(tls.ca_file, tls.ca_dir, error);
+      if (!trust_)
+        {
+          log(LogLevel::Error, "windowsevent: cannot load the client CA", {{"error", error}});
+          return false;
+        }
+      if (!auth::load_server_credentials(tls.cert_file, tls.key_file, tls_options.cert_pem, tls_options.key_pem,
+                                         error))
+        {
+          log(LogLevel::Error, "windowsevent: cannot load the server certificate", {{"error", error}});
+          return false;
+        }
+      tls_options.client_trust = trust_.get();
+      tls_options.port = static_cast<std::uint16_t>(port);
     }
-  http::ListenerOptions listener_options;
-  if (!auth::load_server_credentials(tls.cert_file, tls.key_file, listener_options.cert_pem,
-                                     listener_options.key_pem, error))
+  if (kerberos.enabled)
     {
-      log(LogLevel::Error, "windowsevent: cannot load the server certificate", {{"error", error}});
-      return false;
+      kerberos_acceptor_ = auth::KerberosAcceptor::load(kerberos.keytab, kerberos.principal, error);
+      if (!kerberos_acceptor_)
+        {
+          log(LogLevel::Error, "windowsevent: cannot use the Kerberos keytab", {{"error", error}});
+          return false;
+        }
     }
-
-  profile_.base_url = "https://" + hostname + ":" + std::to_string(port);
-  profile_.auth = wsman::AuthProfile::HttpsMutual;
-  profile_.issuer_thumbprints = trust_->issuer_thumbprints();
 
   GlobalConfig *cfg = log_pipe_get_config(&super_->super.super.super);
   WakeChannel *wake = wake_;
-  wake->ref();
   auto log_fn = [](LogLevel level, const std::string &message, const LogTags &tags) { log(level, message, tags); };
+  // The store's wake-up runs on the main thread; the driver's own reference keeps `wake` alive.
   bookmarks_ = std::make_unique<PersistBookmarkStore>(
     cfg->state, persist_base(), [wake]() { wake->wake(); }, log_fn);
-  wake->unref(); // the driver's own reference keeps it alive while the store exists
   bookmarks_->load_all();
 
   CollectorOptions collector_options;
   collector_options.subscriptions = subscriptions;
   collector_options.commit_timeout = std::chrono::seconds(commit_timeout_seconds);
+  collector_options.forward_bookmark_events = emit_bookmark_events;
   collector_ = std::make_unique<Collector>(collector_options, *this, *bookmarks_, log_fn);
 
-  listener_options.address = ip;
-  listener_options.port = static_cast<std::uint16_t>(port);
-  listener_options.client_trust = trust_.get();
-  listener_options.max_body_bytes = collector_->max_body_bytes();
-  listener_options.max_connections = max_connections;
-  listener_ = http::Listener::start(listener_options, *this, log_fn, error);
-  if (!listener_)
+  bool started = true;
+  if (tls.enabled)
+    started = start_endpoint(tls_options, ListenerProfile{"https://" + hostname + ":" + std::to_string(port),
+                                                          wsman::AuthProfile::HttpsMutual,
+                                                          trust_->issuer_thumbprints()});
+  if (started && kerberos.enabled)
     {
-      log(LogLevel::Error, "windowsevent: cannot start the listener", {{"error", error}});
-      collector_.reset();
-      bookmarks_.reset();
+      http::ListenerOptions kerberos_options;
+      kerberos_options.port = static_cast<std::uint16_t>(kerberos.port);
+      kerberos_options.kerberos = kerberos_acceptor_.get();
+      // Machine tickets of accounts in many groups make Authorization headers of tens of KB.
+      kerberos_options.connection_memory_bytes = 256 * 1024;
+      started = start_endpoint(kerberos_options,
+                               ListenerProfile{"http://" + hostname + ":" + std::to_string(kerberos.port),
+                                               wsman::AuthProfile::SpnegoKerberos, {}});
+    }
+  if (!started)
+    {
+      deinit();
       return false;
     }
-
-  std::string thumbprints;
-  for (const auto &t : profile_.issuer_thumbprints)
-    thumbprints += (thumbprints.empty() ? "" : ",") + t;
-  log(LogLevel::Notice, "windowsevent: listening",
-      {{"url", listener_->description()}, {"advertised", profile_.base_url},
-       {"subscriptions", std::to_string(subscriptions.size())}, {"issuer_thumbprints", thumbprints}});
   return true;
 }
 
 void SourceDriver::deinit()
 {
-  listener_.reset();
+  endpoints_.clear();
   collector_.reset();
   bookmarks_.reset();
   trust_.reset();
+  kerberos_acceptor_.reset();
 }
 
 void SourceDriver::request_exit()
@@ -268,35 +350,49 @@ void SourceDriver::wakeup()
 void SourceDriver::run()
 {
   // Connections stay suspended while syslog-ng's window is full; this loop never blocks on one
-  // client: it sleeps only in poll() on the listener and the wake channel.
+  // client: it sleeps only in poll() on the listeners and the wake channel.
+  std::vector<pollfd> fds;
+  for (const auto &endpoint : endpoints_)
+    fds.push_back({endpoint->listener->poll_fd(), POLLIN, 0});
+  fds.push_back({wake_->fd(), POLLIN, 0});
+  auto run_listeners = [this]() {
+    for (const auto &endpoint : endpoints_)
+      endpoint->listener->run();
+  };
+
   while (!exit_requested_.load())
     {
-      long timeout = listener_->timeout_ms();
-      long deadline = collector_->next_deadline_ms();
-      if (timeout < 0 || (deadline >= 0 && deadline < timeout))
-        timeout = deadline;
+      long timeout = collector_->next_deadline_ms();
+      for (const auto &endpoint : endpoints_)
+        {
+          long t = endpoint->listener->timeout_ms();
+          if (t >= 0 && (timeout < 0 || t < timeout))
+            timeout = t;
+        }
       if (timeout < 0 || timeout > 1000)
         timeout = 1000;
-      pollfd fds[2] = {{listener_->poll_fd(), POLLIN, 0}, {wake_->fd(), POLLIN, 0}};
-      poll(fds, 2, static_cast<int>(timeout));
-      if (fds[1].revents & POLLIN)
+      for (auto &fd : fds)
+        fd.revents = 0;
+      poll(fds.data(), fds.size(), static_cast<int>(timeout));
+      if (fds.back().revents & POLLIN)
         wake_->drain();
       if (exit_requested_.load())
         break;
-      listener_->run();
+      run_listeners();
       for (int round = 0; round < 8 && collector_->pump(); ++round)
-        listener_->run();
+        run_listeners();
     }
   collector_->abandon_all("syslog-ng is stopping or reloading");
-  listener_->answer_all_pending(http::Response{503, {}, {}, {}});
+  for (const auto &endpoint : endpoints_)
+    endpoint->listener->answer_all_pending(http::Response{503, {}, {}, {}});
 }
 
-std::optional<http::Response> SourceDriver::on_request(const http::Request &request)
+std::optional<http::Response> SourceDriver::Endpoint::on_request(const http::Request &request)
 {
-  http::Listener *listener = listener_.get();
+  http::Listener *target = listener.get();
   const std::uint64_t id = request.id;
-  return collector_->handle(profile_, request,
-                            [listener, id](http::Response response) { listener->answer(id, std::move(response)); });
+  return driver->collector_->handle(profile, request,
+                                    [target, id](http::Response response) { target->answer(id, std::move(response)); });
 }
 
 bool SourceDriver::window_open()
@@ -352,6 +448,7 @@ std::uint64_t SourceDriver::post(const EventOrigin &origin, std::string_view eve
     {
       // Never drop what the forwarder sent: forward it as text and say why it was not parsed.
       log_msg_set_value(msg, LM_V_MESSAGE, event_xml.data(), static_cast<gssize>(event_xml.size()));
+      log_msg_set_value(msg, LM_V_HOST, origin.identity.data(), static_cast<gssize>(origin.identity.size()));
       if (!parse_error_handle_)
         parse_error_handle_ = log_msg_get_value_handle(".wec.parse_error");
       log_msg_set_value(msg, parse_error_handle_, error.data(), static_cast<gssize>(error.size()));
@@ -495,8 +592,13 @@ void windowsevent_sd_set_prefix(LogDriver *d, const gchar *prefix) { driver_of(d
 void windowsevent_sd_set_max_connections(LogDriver *d, gint n) { driver_of(d)->max_connections = static_cast<unsigned>(n); }
 void windowsevent_sd_set_commit_timeout(LogDriver *d, gint s) { driver_of(d)->commit_timeout_seconds = static_cast<unsigned>(s); }
 void windowsevent_sd_set_log_always_severity(LogDriver *d, gint severity) { driver_of(d)->log_always_severity = severity; }
+void windowsevent_sd_set_emit_bookmark_events(LogDriver *d, gboolean enabled) { driver_of(d)->emit_bookmark_events = enabled; }
 
 void windowsevent_sd_enable_tls(LogDriver *d) { driver_of(d)->tls.enabled = true; }
+void windowsevent_sd_enable_kerberos(LogDriver *d) { driver_of(d)->kerberos.enabled = true; }
+void windowsevent_sd_set_kerberos_keytab(LogDriver *d, const gchar *path) { driver_of(d)->kerberos.keytab = path; }
+void windowsevent_sd_set_kerberos_principal(LogDriver *d, const gchar *name) { driver_of(d)->kerberos.principal = name; }
+void windowsevent_sd_set_kerberos_port(LogDriver *d, gint port) { driver_of(d)->kerberos.port = port; }
 void windowsevent_sd_set_tls_key_file(LogDriver *d, const gchar *path) { driver_of(d)->tls.key_file = path; }
 void windowsevent_sd_set_tls_cert_file(LogDriver *d, const gchar *path) { driver_of(d)->tls.cert_file = path; }
 void windowsevent_sd_set_tls_ca_file(LogDriver *d, const gchar *path) { driver_of(d)->tls.ca_file = path; }

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auth/kerberos.hpp"
 #include "auth/tls-trust.hpp"
 #include "collector/collector.hpp"
 #include "http/listener.hpp"
@@ -29,6 +30,14 @@ struct TlsOptions
   std::string cert_file;
   std::string ca_file;
   std::string ca_dir;
+};
+
+struct KerberosOptions
+{
+  bool enabled = false;
+  std::string keytab;
+  std::string principal; // empty: any key of the keytab may accept
+  int port = 5985;
 };
 
 // Wakes the worker from any thread and carries the acknowledgement watermark. Reference
@@ -52,7 +61,7 @@ private:
   int fd_ = -1;
 };
 
-class SourceDriver : public EventSink, public http::RequestHandler
+class SourceDriver : public EventSink
 {
 public:
   explicit SourceDriver(LogThreadedSourceDriver *super);
@@ -60,13 +69,16 @@ public:
 
   // configuration (grammar)
   std::string ip = "0.0.0.0";
-  int port = 0;
+  int port = 0; // the HTTPS listener's: port() or tls(port()), default 5986
   std::string hostname;
   std::string prefix = ".windowsevent.";
   unsigned max_connections = 1000;
-  unsigned commit_timeout_seconds = 300;
+  // Below the 60 s OperationTimeout of Windows' requests: answer 503 before the forwarder gives up.
+  unsigned commit_timeout_seconds = 50;
   int log_always_severity = 6; // LogAlways (Level 0) events: info
+  bool emit_bookmark_events = false; // EventForwarder 111 markers become messages too
   TlsOptions tls;
+  KerberosOptions kerberos;
   std::vector<SubscriptionConfig> subscriptions;
   std::vector<bool> subscription_has_query;
 
@@ -85,10 +97,18 @@ public:
   std::uint64_t post(const EventOrigin &origin, std::string_view event_xml) override;
   std::uint64_t acknowledged_through() override;
 
-  // http::RequestHandler
-  std::optional<http::Response> on_request(const http::Request &request) override;
-
 private:
+  // One listener and how forwarders that use it are told to deliver.
+  struct Endpoint : http::RequestHandler
+  {
+    SourceDriver *driver = nullptr;
+    ListenerProfile profile;
+    std::unique_ptr<http::Listener> listener;
+    std::optional<http::Response> on_request(const http::Request &request) override;
+  };
+
+  bool start_endpoint(http::ListenerOptions options, ListenerProfile profile);
+  int primary_port() const;
   static void log(LogLevel level, const std::string &message, const LogTags &tags = {});
   std::string persist_base() const;
   NVHandle handle_for(const std::string &relative_name);
@@ -99,10 +119,10 @@ private:
   std::uint64_t next_sequence_ = 0;
   std::string stats_instance_;
   std::unique_ptr<auth::TlsTrust> trust_;
+  std::unique_ptr<auth::KerberosAcceptor> kerberos_acceptor_;
   std::unique_ptr<PersistBookmarkStore> bookmarks_;
   std::unique_ptr<Collector> collector_;
-  std::unique_ptr<http::Listener> listener_;
-  ListenerProfile profile_;
+  std::vector<std::unique_ptr<Endpoint>> endpoints_;
   std::unordered_map<std::string, NVHandle> handles_; // worker thread only
   bool sdata_names_ = false;
   NVHandle identity_handle_ = 0, subscription_handle_ = 0, peer_handle_ = 0, parse_error_handle_ = 0;

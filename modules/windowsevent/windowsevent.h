@@ -21,12 +21,18 @@ void windowsevent_sd_set_prefix(LogDriver *d, const gchar *prefix);
 void windowsevent_sd_set_max_connections(LogDriver *d, gint max_connections);
 void windowsevent_sd_set_commit_timeout(LogDriver *d, gint seconds);
 void windowsevent_sd_set_log_always_severity(LogDriver *d, gint severity);
+void windowsevent_sd_set_emit_bookmark_events(LogDriver *d, gboolean enabled);
 
 void windowsevent_sd_enable_tls(LogDriver *d);
 void windowsevent_sd_set_tls_key_file(LogDriver *d, const gchar *path);
 void windowsevent_sd_set_tls_cert_file(LogDriver *d, const gchar *path);
 void windowsevent_sd_set_tls_ca_file(LogDriver *d, const gchar *path);
 void windowsevent_sd_set_tls_ca_dir(LogDriver *d, const gchar *path);
+
+void windowsevent_sd_enable_kerberos(LogDriver *d);
+void windowsevent_sd_set_kerberos_keytab(LogDriver *d, const gchar *path);
+void windowsevent_sd_set_kerberos_principal(LogDriver *d, const gchar *name);
+void windowsevent_sd_set_kerberos_port(LogDriver *d, gint port);
 
 void windowsevent_sd_begin_subscription(LogDriver *d);
 gboolean windowsevent_sd_end_subscription(LogDriver *d, gchar **error);

@@ -13,6 +13,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "simulator"))
+sys.path.insert(0, str(REPO / "tests" / "kdc"))
 
 SYSLOG_NG = "/usr/sbin/syslog-ng"
 STOCK_MODULES = "/usr/lib/syslog-ng/3.38"
@@ -94,12 +95,14 @@ class SyslogNg:
                 "-f", str(self.config), "-R", str(self.persist), "-p", str(self.pidfile),
                 "-c", str(self.control), *extra]
 
-    def syntax_check(self):
-        return subprocess.run(self.command("--syntax-only"), capture_output=True, text=True, timeout=60)
+    def syntax_check(self, env=None):
+        return subprocess.run(self.command("--syntax-only"), capture_output=True, text=True, timeout=60,
+                              env=dict(os.environ, **(env or {})))
 
-    def start(self, port=None, timeout=20, extra=()):
+    def start(self, port=None, timeout=20, extra=(), env=None):
         log = open(self.stderr_path, "a")
-        self.proc = subprocess.Popen(self.command(*extra), stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(self.command(*extra), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                     env=dict(os.environ, **(env or {})))
         log.close()
         if port:
             wait_for_port(port, timeout, self)

@@ -1,10 +1,13 @@
 #!/usr/bin/python3
-"""Windows Event Forwarding forwarder simulator (source-initiated, HTTPS + client certificate).
+"""Windows Event Forwarding forwarder simulator (source-initiated; HTTPS + client certificate,
+or HTTP + Kerberos with message encryption).
 
 The simulator imitates the WinRM client of a Windows 10 machine that forwards events to a
 Windows Event Collector configured with
-``Server=https://<collector>:5986/wsman/SubscriptionManager/WEC,Refresh=60,IssuerCA=<thumbprint>``.
-It is standard library only and runs with Debian's ``/usr/bin/python3`` (3.11).
+``Server=https://<collector>:5986/wsman/SubscriptionManager/WEC,Refresh=60,IssuerCA=<thumbprint>``
+or, in Kerberos mode, ``Server=http://<collector>:5985/wsman/SubscriptionManager/WEC``.
+HTTPS mode is standard library only; Kerberos mode needs python3-gssapi (Debian's
+``/usr/bin/python3`` 3.11 has it; it is imported only when Kerberos is used).
 
 Wire behaviour (as in the published Win10 -> Windows WEC capture; openwec protocol notes):
 
@@ -20,6 +23,13 @@ Wire behaviour (as in the published Win10 -> Windows WEC capture; openwec protoc
   waiting for an Ack whose ``a:RelatesTo`` equals the request ``a:MessageID``;
 * failure (connection error, TLS error, non-200 or no matching Ack): wait ``retry_interval``,
   enumerate again and resume from the bookmark that the collector returns in the Subscribe.
+
+Kerberos mode (``http://`` URL, ``KerberosClient``; see the "Kerberos" section below): per TCP
+connection the first request is an empty-body POST with ``Authorization: Kerberos <raw krb5
+GSS token>`` (or ``Negotiate <SPNEGO token>``), the reply must be 200 with
+``WWW-Authenticate: Kerberos <AP-REP>`` (mutual authentication), and every later request and
+response body is ``multipart/encrypted`` with the GSS wrap token (MS-WSMV 2.2.9.1.1.2.2).
+A new TCP connection always gets a new security context.
 
 Events come from files with one ``<Event>`` per line. For each (machine, subscription) stream
 the simulator rewrites ``<Computer>`` to the machine FQDN and ``<EventRecordID>`` to a sequence
@@ -40,6 +50,7 @@ complete runs) and as a command line tool (``--help``).
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
 import dataclasses
 import hashlib
@@ -51,6 +62,7 @@ import re
 import select
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -71,6 +83,11 @@ __all__ = [
     "make_ssl_context", "cert_thumbprint", "Forwarder", "EventTemplates", "StreamResult",
     "MachineResult", "RunOptions", "run_subscription", "run_machine", "run_machines",
     "machine_names", "wrap_event", "format_bookmark_raw", "main",
+    # Kerberos
+    "PROFILE_HTTP_KERBEROS", "PROTOCOL_KERBEROS", "PROTOCOL_SPNEGO", "ENCRYPTED_BOUNDARY",
+    "KRB5_MECH_OID", "SPNEGO_MECH_OID", "KerberosError", "KerberosClient", "KerberosContext",
+    "EncryptedPart", "encrypted_content_type", "build_encrypted_body", "parse_encrypted_body",
+    "www_authenticate_values", "offered_schemes", "principal_for_machine",
 ]
 
 log = logging.getLogger("wef_forwarder")
@@ -112,6 +129,7 @@ ANONYMOUS = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
 BOOKMARK_EARLIEST = "http://schemas.dmtf.org/wbem/wsman/1/wsman/bookmark/earliest"
 DELIVERY_MODE_EVENTS = "http://schemas.dmtf.org/wbem/wsman/1/wsman/Events"
 PROFILE_HTTPS_MUTUAL = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"
+PROFILE_HTTP_KERBEROS = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/spnego-kerberos"
 STATUS_SOURCE_SHUTTING_DOWN = "http://schemas.xmlsoap.org/ws/2004/08/eventing/SourceShuttingDown"
 STATUS_SOURCE_CANCELLING = "http://schemas.xmlsoap.org/ws/2004/08/eventing/SourceCancelling"
 STATUS_DELIVERY_FAILURE = "http://schemas.xmlsoap.org/ws/2004/08/eventing/DeliveryFailure"
@@ -664,13 +682,15 @@ def parse_ack(data: bytes | str) -> dict:
 
 
 def validate_subscription(sub: Subscription, https: bool = True,
-                          issuer_thumbprint: str | None = None) -> list[str]:
+                          issuer_thumbprint: str | None = None,
+                          kerberos: bool = False) -> list[str]:
     """Return the reasons a Windows client would refuse (or this simulator cannot honour) a
     Subscribe; empty list if fine. Checked: delivery mode Events, a NotifyTo address, the
     https/mutual profile with an issuer thumbprint in the Microsoft authentication namespace
     (Windows faults 2150859101/2150859102 otherwise), an https NotifyTo for an https manager,
     no SLDC compression (not implemented here), and, if ``issuer_thumbprint`` is given, that
-    it is among the issuer thumbprints."""
+    it is among the issuer thumbprints. With ``kerberos`` (and ``https`` false) the NotifyTo
+    must be http:// and the Policy must offer the http/spnego-kerberos profile instead."""
     problems = []
     if sub.delivery_mode != DELIVERY_MODE_EVENTS:
         problems.append("delivery mode %r is not %s" % (sub.delivery_mode, DELIVERY_MODE_EVENTS))
@@ -678,6 +698,11 @@ def validate_subscription(sub: Subscription, https: bool = True,
         problems.append("no NotifyTo address")
     elif https and not sub.notify_to.lower().startswith("https://"):
         problems.append("NotifyTo %r is not https" % sub.notify_to)
+    elif kerberos and not https and not sub.notify_to.lower().startswith("http://"):
+        problems.append("NotifyTo %r is not http (Kerberos mode)" % sub.notify_to)
+    if kerberos and not https and PROFILE_HTTP_KERBEROS not in sub.auth_profiles:
+        problems.append("no %s authentication profile (offered: %s)"
+                        % (PROFILE_HTTP_KERBEROS, ", ".join(map(str, sub.auth_profiles)) or "none"))
     if not sub.policy_namespaces_ok:
         problems.append("Policy uses an authentication namespace other than %s" % NS["auth"])
     if https:
@@ -730,28 +755,25 @@ def make_ssl_context(cert: str | None, key: str | None, ca: str | None,
     return ctx
 
 
-class _Conn(http.client.HTTPSConnection):
-    """HTTPS connection that can connect to another address than the URL's host (tests map
-    names to 127.0.0.1) while SNI and certificate checks use the URL's host."""
+class _ConnMixin:
+    """Bookkeeping shared by the HTTPS and the plain HTTP connection classes."""
 
-    def __init__(self, host, port, ctx, connect_host=None, connect_port=None, timeout=60.0):
-        super().__init__(host, port, timeout=timeout, context=ctx)
-        self.wef_ctx = ctx
-        self.wef_addr = (connect_host or host, connect_port or port)
+    def _wef_init(self, connect_host, connect_port, timeout):
+        self.wef_addr = (connect_host or self.host, connect_port or self.port)
         self.wef_requests = 0
         self.wef_connects = 0
         self.wef_session_id = new_uuid()
+        self.wef_krb = None          # KerberosContext of the current TCP connection
+        self.wef_handshakes = 0
 
-    def connect(self):
-        sock = socket.create_connection(self.wef_addr, self.timeout, self.source_address)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.sock = self.wef_ctx.wrap_socket(sock, server_hostname=self.host)
-        except BaseException:
-            sock.close()
-            raise
+    def _wef_connected(self):
         self.wef_connects += 1
         self.wef_requests = 0
+        self.wef_krb = None          # a new TCP connection needs a new security context
+
+    def close(self):
+        super().close()
+        self.wef_krb = None
 
     def dropped(self) -> bool:
         """True if an idle keep-alive connection was closed by the peer."""
@@ -779,6 +801,494 @@ class _Conn(http.client.HTTPSConnection):
                 pass
 
 
+class _Conn(_ConnMixin, http.client.HTTPSConnection):
+    """HTTPS connection that can connect to another address than the URL's host (tests map
+    names to 127.0.0.1) while SNI and certificate checks use the URL's host."""
+
+    def __init__(self, host, port, ctx, connect_host=None, connect_port=None, timeout=60.0):
+        http.client.HTTPSConnection.__init__(self, host, port, timeout=timeout, context=ctx)
+        self.wef_ctx = ctx
+        self._wef_init(connect_host, connect_port, timeout)
+
+    def connect(self):
+        sock = socket.create_connection(self.wef_addr, self.timeout, self.source_address)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock = self.wef_ctx.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+        self._wef_connected()
+
+
+class _PlainConn(_ConnMixin, http.client.HTTPConnection):
+    """Plain HTTP connection (Kerberos mode, port 5985) that can connect to another address
+    than the URL's host; the Host header and the Kerberos SPN still use the URL's host."""
+
+    def __init__(self, host, port, connect_host=None, connect_port=None, timeout=60.0):
+        http.client.HTTPConnection.__init__(self, host, port, timeout=timeout)
+        self.wef_ctx = None
+        self._wef_init(connect_host, connect_port, timeout)
+
+    def connect(self):
+        sock = socket.create_connection(self.wef_addr, self.timeout, self.source_address)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        self.sock = sock
+        self._wef_connected()
+
+
+# --------------------------------------------------------------------------------------------
+# Kerberos (HTTP, port 5985): GSSAPI context per TCP connection and message encryption
+# --------------------------------------------------------------------------------------------
+#
+# Wire format of an encrypted body (MS-WSMV 2.2.9.1.1.2.2; Windows itself sends no tab before
+# the part headers, the spec form has one - ``tabs``):
+#
+#   --Encrypted Boundary\r\n
+#   [\t]Content-Type: application/HTTP-Kerberos-session-encrypted\r\n
+#   [\t]OriginalContent: type=application/soap+xml;charset=UTF-16;Length=<plaintext bytes>\r\n
+#   --Encrypted Boundary\r\n
+#   [\t]Content-Type: application/octet-stream\r\n
+#   <uint32 LE header length><GSS wrap token header (60 bytes for AES)><ciphertext>
+#   --Encrypted Boundary--\r\n
+#
+# The header and the ciphertext come from gss_wrap_iov(conf, [HEADER, DATA, PADDING]); with
+# MIT krb5 and AES the 28-byte trailer is rotated into the header (RRC 28, EC 0), exactly the
+# token Windows' SSPI EncryptMessage produces. Decryption is gss_unwrap_iov([HEADER, DATA]).
+
+PROTOCOL_KERBEROS = "application/HTTP-Kerberos-session-encrypted"
+PROTOCOL_SPNEGO = "application/HTTP-SPNEGO-session-encrypted"
+ENCRYPTED_BOUNDARY = "Encrypted Boundary"
+KRB5_MECH_OID = "1.2.840.113554.1.2.2"
+SPNEGO_MECH_OID = "1.3.6.1.5.5.2"
+_SCHEMES = {"kerberos": "Kerberos", "negotiate": "Negotiate"}
+_DEFAULT_AUTH = object()     # "generate a real token" marker of Forwarder.authenticate()
+
+
+class KerberosError(SimulatorError):
+    """GSSAPI failed (no credentials, KDC unreachable, mutual authentication failed, a body
+    did not decrypt, ...). Retried like a delivery error by the run functions."""
+
+
+def _gssapi():
+    try:
+        import gssapi              # noqa: F401  (python3-gssapi; not needed for HTTPS mode)
+        import gssapi.raw          # noqa: F401
+    except ImportError as exc:
+        raise KerberosError("Kerberos mode needs python-gssapi (Debian: python3-gssapi, run "
+                            "with /usr/bin/python3): %s" % exc) from None
+    return gssapi
+
+
+def _gss_message(exc: BaseException) -> str:
+    try:
+        return exc.gen_message()                     # GSSError: major and minor texts
+    except Exception:
+        return str(exc)
+
+
+def encrypted_content_type(protocol: str = PROTOCOL_KERBEROS,
+                           boundary: str = ENCRYPTED_BOUNDARY) -> str:
+    """``multipart/encrypted;protocol="...";boundary="Encrypted Boundary"``"""
+    return 'multipart/encrypted;protocol="%s";boundary="%s"' % (protocol, boundary)
+
+
+def build_encrypted_body(header: bytes, ciphertext: bytes, length: int,
+                         protocol: str = PROTOCOL_KERBEROS, tabs: bool = False,
+                         original_type: str = CONTENT_TYPE,
+                         boundary: str = ENCRYPTED_BOUNDARY) -> bytes:
+    """The multipart/encrypted body for a GSS wrap token ``header`` + ``ciphertext`` of a
+    plaintext of ``length`` bytes (see the layout above). ``tabs`` puts the spec's HT before
+    the three part header lines (Windows does not)."""
+    t = b"\t" if tabs else b""
+    b = boundary.encode("ascii")
+    return b"".join((
+        b"--", b, b"\r\n",
+        t, b"Content-Type: ", protocol.encode("ascii"), b"\r\n",
+        t, b"OriginalContent: type=", original_type.encode("ascii"), b";Length=",
+        str(length).encode("ascii"), b"\r\n",
+        b"--", b, b"\r\n",
+        t, b"Content-Type: application/octet-stream\r\n",
+        struct.pack("<I", len(header)), header, ciphertext,
+        b"--", b, b"--\r\n"))
+
+
+@dataclasses.dataclass
+class EncryptedPart:
+    """A parsed multipart/encrypted body."""
+    protocol: str | None          # Content-Type of the first part
+    original_type: str | None     # OriginalContent type=
+    length: int | None            # OriginalContent Length=
+    header: bytes                 # GSS wrap token header
+    ciphertext: bytes
+    tabs: bool                    # the part headers were indented
+    crlf_before_close: bool       # a CRLF separated the ciphertext from the closing boundary
+
+
+def _content_type_params(value: str) -> tuple[str, dict]:
+    parts = [p.strip() for p in value.split(";")]
+    params = {}
+    for p in parts[1:]:
+        if "=" in p:
+            k, v = p.split("=", 1)
+            params[k.strip().lower()] = v.strip().strip('"')
+    return parts[0].lower(), params
+
+
+def parse_encrypted_body(body: bytes, content_type: str | None = None) -> EncryptedPart:
+    """Split a multipart/encrypted body. The boundary comes from ``content_type`` (default
+    "Encrypted Boundary"). Part headers may be indented (tabs or spaces) or not; an optional
+    CRLF before the closing boundary is dropped when the OriginalContent Length shows it is
+    not ciphertext. Raises ProtocolError on anything malformed."""
+    boundary = ENCRYPTED_BOUNDARY
+    if content_type:
+        mtype, params = _content_type_params(content_type)
+        if mtype != "multipart/encrypted":
+            raise ProtocolError("Content-Type %r is not multipart/encrypted" % content_type)
+        boundary = params.get("boundary") or boundary
+    delim = b"--" + boundary.encode("latin-1")
+    pos = 0
+    while body.startswith(b"\r\n", pos):       # tolerate a preamble of empty lines
+        pos += 2
+    if not body.startswith(delim + b"\r\n", pos):
+        raise ProtocolError("encrypted body does not start with %r" % delim)
+    pos += len(delim) + 2
+    headers1, tabs = {}, False
+    for _ in range(20):                        # part 1: header lines up to the next delimiter
+        eol = body.find(b"\r\n", pos)
+        if eol < 0:
+            raise ProtocolError("encrypted body: first part not terminated")
+        line = body[pos:eol]
+        pos = eol + 2
+        if line == delim:
+            break
+        if line[:1] in (b"\t", b" "):
+            tabs = True
+        if not line.strip():
+            continue
+        name, sep, value = line.strip().decode("latin-1").partition(":")
+        if not sep:
+            raise ProtocolError("encrypted body: bad part header %r" % line[:80])
+        headers1[name.strip().lower()] = value.strip()
+    else:
+        raise ProtocolError("encrypted body: too many part headers")
+    headers2 = {}
+    for _ in range(5):                         # part 2: header lines, then the binary payload
+        m = re.compile(rb"[ \t]*([A-Za-z][A-Za-z0-9-]*):[ \t]*([^\r\n]*)\r\n").match(body, pos)
+        if not m:
+            break
+        if body[pos:pos + 1] in (b"\t", b" "):
+            tabs = True
+        headers2[m.group(1).decode("latin-1").lower()] = m.group(2).decode("latin-1").strip()
+        pos = m.end()
+    if headers2.get("content-type", "").lower() != "application/octet-stream":
+        raise ProtocolError("encrypted body: second part is not application/octet-stream (%r)"
+                            % headers2.get("content-type"))
+    close = body.rfind(delim + b"--")
+    if close < pos + 4:
+        raise ProtocolError("encrypted body: no closing boundary")
+    payload = body[pos:close]
+    (hlen,) = struct.unpack_from("<I", payload, 0)
+    if hlen > len(payload) - 4 or hlen > 65536:
+        raise ProtocolError("encrypted body: header length %d exceeds the payload (%d bytes)"
+                            % (hlen, len(payload) - 4))
+    header = payload[4:4 + hlen]
+    ciphertext = payload[4 + hlen:]
+    original_type, length = None, None
+    oc = headers1.get("originalcontent")
+    if oc is not None:
+        m = re.search(r"(?:^|;)\s*type=([^;]*(?:;\s*charset=[^;]*)?)", oc, re.I)
+        if m:
+            original_type = m.group(1).strip()
+        m = re.search(r"(?:^|;)\s*Length=(\d+)\s*$", oc, re.I)
+        if not m:
+            raise ProtocolError("encrypted body: OriginalContent without Length: %r" % oc)
+        length = int(m.group(1))
+    else:
+        raise ProtocolError("encrypted body: no OriginalContent header in the first part")
+    crlf = False
+    if ciphertext.endswith(b"\r\n") and len(ciphertext) - 2 == length:
+        ciphertext = ciphertext[:-2]
+        crlf = True
+    return EncryptedPart(headers1.get("content-type"), original_type, length, header,
+                         ciphertext, tabs, crlf)
+
+
+def www_authenticate_values(headers) -> list[str]:
+    """All WWW-Authenticate header values of a [(name, value)] list, in order."""
+    return [v for k, v in headers if k.lower() == "www-authenticate"]
+
+
+def offered_schemes(headers) -> list[str]:
+    """The auth schemes of the WWW-Authenticate headers (``['Kerberos', 'Negotiate']``)."""
+    return [v.split(None, 1)[0] for v in www_authenticate_values(headers) if v.strip()]
+
+
+def principal_for_machine(machine: str, n: int = 1, pattern: str | None = None,
+                          realm: str | None = None) -> str:
+    """The Kerberos principal of a machine account: ``pattern`` formatted with ``machine``
+    (FQDN), ``n`` (1-based index), ``i`` (n - 1), ``short`` (first label) and ``SHORT`` (first
+    label upper-case); default ``{SHORT}$`` (win01.wec.test -> WIN01$, as Active Directory
+    names machine accounts). ``@realm`` is appended when given and the name has none."""
+    short = machine.split(".", 1)[0]
+    name = (pattern or "{SHORT}$").format(machine=machine, n=n, i=n - 1, short=short,
+                                          SHORT=short.upper())
+    if realm and "@" not in name:
+        name += "@" + realm
+    return name
+
+
+class KerberosClient:
+    """Client credentials and options of Kerberos mode (shared by the connections and the
+    threads of one machine; thread-safe).
+
+    ``KerberosClient(keytab=None, principal=None, *, scheme="Kerberos", spn=None, tabs=False,
+    krb5_config=None, ccache=None, credentials=None)``
+
+    * ``keytab``: client keytab of the machine account; the credentials are acquired from it
+      into a private ``MEMORY:`` ccache (no kinit, nothing global). None: the default
+      credentials of the process (KRB5CCNAME / KRB5_CLIENT_KTNAME).
+    * ``principal``: e.g. ``WIN01$`` or ``WIN01$@WEC.TEST`` (default realm appended by
+      krb5); None: the keytab's (or ccache's) default principal.
+    * ``scheme``: ``Kerberos`` (raw krb5 mechanism, what WEF forwarders send) or ``Negotiate``
+      (SPNEGO; the MIME protocol then is application/HTTP-SPNEGO-session-encrypted).
+    * ``spn``: target override. Default ``HTTP@<URL host>`` (host-based service, i.e. the SPN
+      HTTP/<host>). ``HOST/<host>`` or ``HOST@<host>`` (Windows Server 2025 clients) are
+      host-based names too; ``svc/host@REALM`` is taken as a krb5 principal name.
+    * ``tabs``: indent the part headers of encrypted bodies as the spec does (Windows: no).
+    * ``krb5_config``: sets ``KRB5_CONFIG`` in this process (process-wide!) before the first
+      use, e.g. ``LoopbackKdc.krb5_conf``.
+    * ``credentials``: a ready ``gssapi.Credentials`` (keytab/principal are then ignored).
+    """
+
+    def __init__(self, keytab: str | None = None, principal: str | None = None, *,
+                 scheme: str = "Kerberos", spn: str | None = None, tabs: bool = False,
+                 krb5_config: str | None = None, ccache: str | None = None,
+                 credentials=None):
+        key = str(scheme).strip().lower()
+        if key not in _SCHEMES:
+            raise ValueError("scheme must be Kerberos or Negotiate, not %r" % scheme)
+        self.scheme = _SCHEMES[key]
+        self.keytab = keytab
+        self.principal = principal
+        self.spn = spn
+        self.tabs = bool(tabs)
+        self.krb5_config = krb5_config
+        self.ccache = ccache or "MEMORY:wef-%s" % uuid.uuid4().hex
+        self._creds = credentials
+        self._lock = threading.Lock()
+        self.contexts = 0                   # contexts created (one per TCP connection)
+
+    def __repr__(self):
+        return "KerberosClient(principal=%r, keytab=%r, scheme=%r, spn=%r, tabs=%r)" % (
+            self.principal, self.keytab, self.scheme, self.spn, self.tabs)
+
+    @property
+    def protocol(self) -> str:
+        """The MIME protocol string of this scheme's encrypted bodies."""
+        return PROTOCOL_KERBEROS if self.scheme == "Kerberos" else PROTOCOL_SPNEGO
+
+    @property
+    def content_type(self) -> str:
+        return encrypted_content_type(self.protocol)
+
+    @property
+    def mech(self):
+        gssapi = _gssapi()
+        return gssapi.OID.from_int_seq(KRB5_MECH_OID if self.scheme == "Kerberos"
+                                       else SPNEGO_MECH_OID)
+
+    @property
+    def credentials(self):
+        """The gssapi.Credentials (acquired on first use)."""
+        with self._lock:
+            if self._creds is None:
+                gssapi = _gssapi()
+                if self.krb5_config:
+                    os.environ["KRB5_CONFIG"] = self.krb5_config
+                name = None
+                if self.principal:
+                    name = gssapi.Name(self.principal, gssapi.NameType.kerberos_principal)
+                store = {"ccache": self.ccache}
+                if self.keytab:
+                    if not os.path.exists(self.keytab):
+                        raise KerberosError("client keytab %s does not exist" % self.keytab)
+                    store["client_keytab"] = self.keytab
+                try:
+                    if self.keytab:
+                        self._creds = gssapi.Credentials(usage="initiate", name=name,
+                                                         store=store)
+                    else:
+                        self._creds = gssapi.Credentials(usage="initiate", name=name)
+                except gssapi.exceptions.GSSError as exc:
+                    raise KerberosError("cannot acquire Kerberos credentials for %s from %s: %s"
+                                        % (self.principal or "the default principal",
+                                           self.keytab or "the default ccache",
+                                           _gss_message(exc))) from None
+            return self._creds
+
+    def target_name(self, host: str):
+        """The gssapi.Name of the service on ``host`` (the URL host)."""
+        gssapi = _gssapi()
+        spn = self.spn or "HTTP@" + host
+        if "/" in spn and "@" in spn.split("/", 1)[1]:
+            return gssapi.Name(spn, gssapi.NameType.kerberos_principal)
+        if "/" in spn:
+            spn = spn.replace("/", "@", 1)
+        return gssapi.Name(spn, gssapi.NameType.hostbased_service)
+
+    def new_context(self, host: str) -> "KerberosContext":
+        """A fresh initiator context for the service on ``host``; its first token is ready."""
+        with self._lock:
+            self.contexts += 1
+        return KerberosContext(self, host)
+
+
+class KerberosContext:
+    """One TCP connection's initiator security context.
+
+    ``token`` is the initial token, ``authorization`` the matching header value
+    (``Kerberos <base64>``). ``complete(headers)`` consumes the ``WWW-Authenticate`` reply
+    (AP-REP) and checks mutual authentication; then ``encrypt()``/``decrypt()`` build and read
+    multipart/encrypted bodies, ``wrap()``/``unwrap()`` handle the bare token parts."""
+
+    def __init__(self, client: KerberosClient, host: str):
+        gssapi = _gssapi()
+        self.client = client
+        self.scheme = client.scheme
+        self.host = host
+        self.target = client.target_name(host)
+        flags = gssapi.RequirementFlag
+        try:
+            self.ctx = gssapi.SecurityContext(
+                name=self.target, creds=client.credentials, mech=client.mech, usage="initiate",
+                flags=[flags.mutual_authentication, flags.integrity, flags.confidentiality])
+            self.token = self.ctx.step()
+            self.ctx.complete                 # surfaces a deferred step error
+        except gssapi.exceptions.GSSError as exc:
+            raise KerberosError("cannot get a %s token for %s: %s"
+                                % (self.scheme, self.target, _gss_message(exc))) from None
+        self.authorization = "%s %s" % (self.scheme,
+                                        base64.b64encode(self.token).decode("ascii"))
+        self.established = False
+        self.reply_token: bytes | None = None
+
+    def complete(self, headers) -> None:
+        """Finish the context with the ``WWW-Authenticate: <scheme> <token>`` of a reply
+        (``headers`` is a [(name, value)] list or the token bytes). Raises KerberosError
+        unless the context is complete with mutual authentication, integrity and
+        confidentiality."""
+        gssapi = _gssapi()
+        if isinstance(headers, (bytes, bytearray)):
+            token = bytes(headers)
+        else:
+            token = None
+            values = www_authenticate_values(headers)
+            for v in values:
+                parts = v.split(None, 1)
+                if len(parts) == 2 and parts[0].lower() == self.scheme.lower():
+                    try:
+                        token = base64.b64decode(parts[1].strip(), validate=True)
+                    except ValueError:
+                        raise KerberosError("WWW-Authenticate: %s carries invalid base64"
+                                            % self.scheme) from None
+                    break
+            if token is None:
+                raise KerberosError(
+                    "mutual authentication failed: the reply has no 'WWW-Authenticate: %s "
+                    "<token>' (got %r)" % (self.scheme, values))
+        self.reply_token = token
+        try:
+            # python-gssapi may defer a step error to the next attribute access: keep both
+            # inside the try
+            out = self.ctx.step(token)
+            complete = self.ctx.complete
+            got = self.ctx.actual_flags
+        except gssapi.exceptions.GSSError as exc:
+            raise KerberosError("mutual authentication failed: the %s reply token was "
+                                "rejected: %s" % (self.scheme, _gss_message(exc))) from None
+        if not complete:
+            raise KerberosError("the %s context needs another round trip (token of %d bytes); "
+                                "WEF uses a single one" % (self.scheme, len(out or b"")))
+        need = (gssapi.RequirementFlag.mutual_authentication,
+                gssapi.RequirementFlag.integrity, gssapi.RequirementFlag.confidentiality)
+        missing = [f.name for f in need if f not in got]
+        if missing:
+            raise KerberosError("context established without %s" % ", ".join(missing))
+        self.established = True
+
+    # -- token level ---------------------------------------------------------------------
+    def wrap(self, plaintext: bytes) -> tuple[bytes, bytes]:
+        """gss_wrap_iov(conf, [HEADER, DATA, PADDING]) -> (header, ciphertext + padding)."""
+        gssapi = _gssapi()
+        from gssapi.raw import IOV, IOVBufferType, wrap_iov
+        iov = IOV((IOVBufferType.header, True), bytes(plaintext),
+                  (IOVBufferType.padding, True), std_layout=False)
+        try:
+            conf = wrap_iov(self.ctx, iov, confidential=True)
+        except gssapi.exceptions.GSSError as exc:
+            raise KerberosError("gss_wrap_iov failed: %s" % _gss_message(exc)) from None
+        if not conf:
+            raise KerberosError("gss_wrap_iov did not encrypt")
+        return iov[0].value or b"", (iov[1].value or b"") + (iov[2].value or b"")
+
+    def unwrap(self, header: bytes, ciphertext: bytes) -> bytes:
+        """gss_unwrap_iov([HEADER, DATA]) -> plaintext; KerberosError if it does not verify."""
+        gssapi = _gssapi()
+        from gssapi.raw import IOV, IOVBufferType, unwrap_iov
+        iov = IOV((IOVBufferType.header, False, bytes(header)), bytes(ciphertext),
+                  std_layout=False)
+        try:
+            res = unwrap_iov(self.ctx, iov)
+        except gssapi.exceptions.GSSError as exc:
+            raise KerberosError("gss_unwrap_iov failed: %s" % _gss_message(exc)) from None
+        if not res.encrypted:
+            raise KerberosError("the body was signed but not encrypted")
+        return iov[1].value or b""
+
+    # -- body level ----------------------------------------------------------------------
+    def encrypt(self, plaintext: bytes, original_type: str = CONTENT_TYPE,
+                tabs: bool | None = None, corrupt: bool = False,
+                length: int | None = None) -> tuple[bytes, str]:
+        """(multipart/encrypted body, Content-Type header value) for ``plaintext``.
+        ``corrupt`` flips one ciphertext byte after encryption; ``length`` overrides the
+        OriginalContent Length (both for negative tests)."""
+        header, ciphertext = self.wrap(plaintext)
+        if corrupt:
+            if ciphertext:
+                b = bytearray(ciphertext)
+                b[len(b) // 2] ^= 0x01
+                ciphertext = bytes(b)
+            else:
+                b = bytearray(header)
+                b[-1] ^= 0x01
+                header = bytes(b)
+        body = build_encrypted_body(header, ciphertext,
+                                    len(plaintext) if length is None else length,
+                                    self.client.protocol,
+                                    self.client.tabs if tabs is None else tabs, original_type)
+        return body, self.client.content_type
+
+    def decrypt(self, content_type: str | None, body: bytes) -> bytes:
+        """Plaintext of a multipart/encrypted body; checks the protocol string and that the
+        plaintext length equals OriginalContent Length. Raises ProtocolError/KerberosError."""
+        part = parse_encrypted_body(body, content_type)
+        if content_type:
+            _, params = _content_type_params(content_type)
+            proto = params.get("protocol")
+            if proto and proto.lower() not in (PROTOCOL_KERBEROS.lower(),
+                                               PROTOCOL_SPNEGO.lower()):
+                raise ProtocolError("unknown multipart/encrypted protocol %r" % proto)
+        plaintext = self.unwrap(part.header, part.ciphertext)
+        if part.length is not None and len(plaintext) != part.length:
+            raise ProtocolError("decrypted reply has %d bytes, OriginalContent Length says %d"
+                                % (len(plaintext), part.length))
+        return plaintext
+
+
 class Forwarder:
     """One forwarding machine's WinRM client, for single requests.
 
@@ -801,13 +1311,35 @@ class Forwarder:
       XML strings (wrapped in CDATA here), ``bookmark_xml`` a BookmarkList or None.
     * ``subscription_end(sub, with_fault=False, status=STATUS_SOURCE_SHUTTING_DOWN)`` ->
       ``(status, body)``
-    * ``raw_post(path, body_bytes, headers=None, conn=None)`` -> ``(status, headers, body)``
+    * ``raw_post(path, body_bytes, headers=None, conn=None, auto_headers=True,
+      authenticate=False)`` -> ``(status, headers, body)``: the bytes as they are (never
+      encrypted); ``authenticate`` first runs the Kerberos handshake on that connection.
     * ``check_ack(status, body)`` raises DeliveryError/ProtocolError unless it is the Ack of
       the last request.
 
-    After each request ``last_message_id``, ``last_operation_id``, ``last_request`` (bytes sent
-    as body) are set; ``statuses`` counts HTTP statuses. Not thread-safe: use one Forwarder
-    per thread (they can share an ``ssl_context``).
+    Kerberos mode: ``Forwarder("http://wec:5985/wsman/SubscriptionManager/WEC",
+    machine=..., kerberos=KerberosClient(keytab, "WIN01$"))``. Every http:// connection then
+    starts with the authentication request and encrypts all bodies; the methods above are
+    unchanged (their bodies are the decrypted replies). Low-level helpers for tests:
+
+    * ``authenticate(url=None, role=None, authorization=<real token>, body=b"",
+      new_connection=True)`` -> ``(status, headers, body)``: the first request of a
+      connection; ``authorization`` a header value of your own, or None for no header.
+      With the real token a 200 reply completes the context (mutual authentication checked).
+    * ``send_plain(url, text_or_bytes, role=None)``: an unencrypted SOAP body on an
+      authenticated connection -> ``(status, headers, body)``.
+    * ``send_encrypted(url, text_or_bytes, role=None, corrupt=False, length=None,
+      tabs=None)`` / ``send_corrupted(url, text_or_bytes)`` (one ciphertext byte flipped)
+      -> ``(status, headers, body)`` (body decrypted when the reply is encrypted).
+
+    After each request ``last_message_id``, ``last_operation_id``, ``last_request`` (the SOAP
+    body bytes; in Kerberos mode the plaintext, ``last_wire_request`` the encrypted bytes),
+    ``last_status``, ``last_response_headers``, ``last_www_authenticate`` (WWW-Authenticate
+    values of the last reply) and ``last_response_encrypted`` are set. Every 401 appends its
+    WWW-Authenticate values to ``challenges`` (a 401 must offer both Kerberos and Negotiate;
+    ``challenge_problems`` lists the 401s that did not). ``statuses`` counts HTTP statuses
+    (authentication requests included; ``handshakes`` counts those). Not thread-safe: use
+    one Forwarder per thread (they can share an ``ssl_context`` and a ``KerberosClient``).
     """
 
     def __init__(self, url: str, cert: str | None = None, key: str | None = None,
@@ -817,12 +1349,15 @@ class Forwarder:
                  key_password: str | None = None, ssl_context: ssl.SSLContext | None = None,
                  max_envelope_size: int = DEFAULT_MAX_ENVELOPE_SIZE,
                  locale: str | None = "en-US", data_locale: str | None = "en-US",
-                 tls_version: str | None = None):
+                 tls_version: str | None = None, kerberos: KerberosClient | None = None):
         self.url = url
         _split_url(url)   # validate
         self.machine = machine or socket.getfqdn()
-        self.ctx = ssl_context or make_ssl_context(cert, key, ca, verify_hostname, key_password,
-                                                   tls_version)
+        self.kerberos = kerberos
+        self._tls_args = (cert, key, ca, verify_hostname, key_password, tls_version)
+        if ssl_context is None and (url.lower().startswith("https:") or cert):
+            ssl_context = make_ssl_context(*self._tls_args)
+        self.ctx = ssl_context
         self.connect_host = connect_host
         self.connect_port = connect_port
         self.timeout = timeout
@@ -837,19 +1372,37 @@ class Forwarder:
         self.last_message_id: str | None = None
         self.last_operation_id: str | None = None
         self.last_request: bytes | None = None
+        self.last_wire_request: bytes | None = None
+        self.last_status: int | None = None
+        self.last_response_headers: list = []
+        self.last_www_authenticate: list = []
+        self.last_response_encrypted = False
+        self.challenges: list = []            # WWW-Authenticate values of each 401
+        self.challenge_problems: list = []    # 401s without both Kerberos and Negotiate
+        self.handshakes = 0
         self.client_identifiers: dict = {}
 
     # -- connections ---------------------------------------------------------------------
     def connection(self, url: str, role: str = "delivery") -> _Conn:
         """The keep-alive connection used for ``url`` (``role`` 'manager' = connection A,
-        'delivery' = connection B)."""
+        'delivery' = connection B): HTTPS for https:// URLs, plain HTTP for http:// ones."""
         host, port, _, _ = _split_url(url)
-        key = (role, host.lower(), port)
+        https = url.strip().lower().startswith("https:")
+        key = (role, host.lower(), port) if https else (role, host.lower(), port, "http")
         conn = self._conns.get(key)
         if conn is None:
-            conn = _Conn(host, port, self.ctx, self.connect_host, self.connect_port, self.timeout)
+            if https:
+                if self.ctx is None:
+                    self.ctx = make_ssl_context(*self._tls_args)
+                conn = _Conn(host, port, self.ctx, self.connect_host, self.connect_port,
+                             self.timeout)
+            else:
+                conn = _PlainConn(host, port, self.connect_host, self.connect_port, self.timeout)
             self._conns[key] = conn
         return conn
+
+    def _kerberos_for(self, conn) -> KerberosClient | None:
+        return self.kerberos if isinstance(conn, _PlainConn) else None
 
     def close(self, role: str | None = None) -> None:
         """Close all connections, or those of one role."""
@@ -865,28 +1418,8 @@ class Forwarder:
     def __exit__(self, *exc):
         self.close()
 
-    def _post(self, conn: _Conn, path: str, hosthdr: str, body: bytes,
-              headers: Sequence[tuple[str, str]] | None = None,
-              auto_headers: bool = True) -> tuple[int, list, bytes]:
-        if conn.sock is not None and conn.wef_requests and conn.dropped():
-            log.debug("keep-alive connection to %s:%s was closed by the peer, reconnecting",
-                      conn.host, conn.port)
-            conn.close()
-        if conn.sock is None:
-            conn.connect()
-        if headers is None:
-            hdrs = [("Connection", "Keep-Alive"), ("Content-Type", CONTENT_TYPE),
-                    ("User-Agent", USER_AGENT), ("Content-Length", str(len(body))),
-                    ("Host", hosthdr)]
-        else:
-            hdrs = list(headers.items()) if isinstance(headers, dict) else list(headers)
-            if auto_headers:
-                names = {h[0].lower() for h in hdrs}
-                if "content-length" not in names:
-                    hdrs.append(("Content-Length", str(len(body))))
-                if "host" not in names:
-                    hdrs.append(("Host", hosthdr))
-        self.last_request = body
+    def _exchange(self, conn, path: str, hdrs: list, body: bytes) -> tuple[int, list, bytes]:
+        """Send one request on ``conn`` (connected) and read the reply."""
         try:
             conn.putrequest("POST", path, skip_host=True, skip_accept_encoding=True)
             for name, value in hdrs:
@@ -898,24 +1431,213 @@ class Forwarder:
         except BaseException:
             conn.close()
             raise
+        headers = resp.getheaders()
         if resp.will_close:
             conn.close()
         self.statuses[resp.status] += 1
-        return resp.status, resp.getheaders(), data
+        self.last_status = resp.status
+        self.last_response_headers = headers
+        self.last_www_authenticate = www_authenticate_values(headers)
+        self.last_response_encrypted = False
+        if resp.status == 401:
+            self.challenges.append(list(self.last_www_authenticate))
+            schemes = {x.lower() for x in offered_schemes(headers)}
+            missing = [x for x in ("Kerberos", "Negotiate") if x.lower() not in schemes]
+            if missing:
+                self.challenge_problems.append(
+                    "401 on %s without WWW-Authenticate %s (got %r)"
+                    % (path, " and ".join(missing), self.last_www_authenticate))
+        return resp.status, headers, data
+
+    def _ensure_connected(self, conn) -> None:
+        if conn.sock is not None and conn.wef_requests and conn.dropped():
+            log.debug("keep-alive connection to %s:%s was closed by the peer, reconnecting",
+                      conn.host, conn.port)
+            conn.close()
+        if conn.sock is None:
+            conn.connect()
+
+    def _handshake(self, conn, path: str, hosthdr: str, authorization=_DEFAULT_AUTH,
+                   body: bytes = b"", content_type: str = CONTENT_TYPE,
+                   check: bool = True) -> tuple[int, list, bytes]:
+        """The authentication request of a fresh TCP connection (as Windows: empty body,
+        Authorization after Content-Type). With the real token and ``check``, anything but a
+        200 carrying the AP-REP raises DeliveryError/KerberosError."""
+        krb = self.kerberos
+        ctx = None
+        if authorization is _DEFAULT_AUTH:
+            if krb is None:
+                raise KerberosError("no KerberosClient given to this Forwarder")
+            ctx = krb.new_context(conn.host)
+            authorization = ctx.authorization
+        hdrs = [("Connection", "Keep-Alive"), ("Content-Type", content_type)]
+        if authorization is not None:
+            hdrs.append(("Authorization", authorization))
+        hdrs += [("User-Agent", USER_AGENT), ("Content-Length", str(len(body))),
+                 ("Host", hosthdr)]
+        self.last_request = self.last_wire_request = body
+        status, headers, data = self._exchange(conn, path, hdrs, body)
+        self.handshakes += 1
+        conn.wef_handshakes += 1
+        if ctx is not None and status == 200:
+            ctx.complete(headers)          # raises KerberosError: no or bad AP-REP
+            if conn.sock is None:
+                raise ProtocolError("the collector closed the connection after authenticating")
+            conn.wef_krb = ctx
+        elif ctx is not None and check:
+            extra = ""
+            if status == 401:
+                extra = " (WWW-Authenticate: %s)" % (", ".join(self.last_www_authenticate)
+                                                     or "none")
+            err = DeliveryError("Kerberos authentication on %s: HTTP %d%s"
+                                % (path, status, extra), status)
+            err.www_authenticate = list(self.last_www_authenticate)
+            raise err
+        return status, headers, data
+
+    def _post(self, conn: _Conn, path: str, hosthdr: str, body: bytes,
+              headers: Sequence[tuple[str, str]] | None = None,
+              auto_headers: bool = True, secure: bool | None = None,
+              corrupt: bool = False, length: int | None = None,
+              tabs: bool | None = None) -> tuple[int, list, bytes]:
+        """POST ``body``. In Kerberos mode (http connection of a Forwarder with a
+        KerberosClient, ``secure`` not False) the connection is authenticated first if it is
+        new, the body is encrypted and an encrypted reply is decrypted; ``secure=False``
+        sends the bytes as they are (raw_post)."""
+        self._ensure_connected(conn)
+        krb = self._kerberos_for(conn) if secure is not False else None
+        if krb is not None and conn.wef_krb is None:
+            self._handshake(conn, path, hosthdr)
+        self.last_request = body
+        ctype = CONTENT_TYPE
+        wire = body
+        if krb is not None:
+            wire, ctype = conn.wef_krb.encrypt(body, corrupt=corrupt, length=length, tabs=tabs)
+        self.last_wire_request = wire
+        if headers is None:
+            hdrs = [("Connection", "Keep-Alive"), ("Content-Type", ctype),
+                    ("User-Agent", USER_AGENT), ("Content-Length", str(len(wire))),
+                    ("Host", hosthdr)]
+        else:
+            hdrs = list(headers.items()) if isinstance(headers, dict) else list(headers)
+            if auto_headers:
+                names = {h[0].lower() for h in hdrs}
+                if "content-length" not in names:
+                    hdrs.append(("Content-Length", str(len(wire))))
+                if "host" not in names:
+                    hdrs.append(("Host", hosthdr))
+        ctx = conn.wef_krb
+        status, rheaders, data = self._exchange(conn, path, hdrs, wire)
+        return status, rheaders, self._reply_body(ctx if krb is not None else None, status,
+                                                  rheaders, data)
+
+    def _reply_body(self, ctx, status: int, headers: list, data: bytes) -> bytes:
+        if ctx is None:
+            return data
+        rtype = next((v for k, v in headers if k.lower() == "content-type"), "")
+        if rtype.strip().lower().startswith("multipart/encrypted"):
+            self.last_response_encrypted = True
+            return ctx.decrypt(rtype, data)
+        if status == 200 and data:
+            raise ProtocolError("unencrypted reply body (%d bytes, Content-Type %r) on a "
+                                "Kerberos connection" % (len(data), rtype))
+        return data
 
     def raw_post(self, path: str, body_bytes: bytes, headers=None, conn=None,
-                 auto_headers: bool = True) -> tuple[int, list, bytes]:
+                 auto_headers: bool = True, authenticate: bool = False
+                 ) -> tuple[int, list, bytes]:
         """POST arbitrary bytes. ``path`` is a full URL or a path on the manager's host.
         ``headers``: None = Windows' five headers; otherwise a list of (name, value) (or a
         dict) sent in that order, with Content-Length and Host appended when missing unless
         ``auto_headers`` is false. ``conn``: None/'manager' = connection A, 'delivery' = the
         delivery connection for that host, or a connection object from ``connection()``.
+        The body is never encrypted; with ``authenticate`` (Kerberos mode) a connection that
+        has no security context yet first does the authentication request.
         Returns (status, [(header, value)], body bytes)."""
         url = path if "://" in path else urllib.parse.urljoin(self.url, path)
         host, port, rpath, hosthdr = _split_url(url)
         if conn is None or isinstance(conn, str):
             conn = self.connection(url, conn or "manager")
-        return self._post(conn, rpath, hosthdr, body_bytes, headers, auto_headers)
+        if authenticate and self._kerberos_for(conn) is not None:
+            self._ensure_connected(conn)
+            if conn.wef_krb is None:
+                self._handshake(conn, rpath, hosthdr)
+        return self._post(conn, rpath, hosthdr, body_bytes, headers, auto_headers, secure=False)
+
+    # -- Kerberos test helpers -----------------------------------------------------------
+    def _target(self, url: str | None, role: str | None):
+        url = self.url if url is None else url
+        url = url if "://" in url else urllib.parse.urljoin(self.url, url)
+        if role is None:
+            role = "manager" if url == self.url else "delivery"
+        host, port, rpath, hosthdr = _split_url(url)
+        return self.connection(url, role), rpath, hosthdr
+
+    def authenticate(self, url: str | None = None, role: str | None = None,
+                     authorization=_DEFAULT_AUTH, body: bytes = b"",
+                     content_type: str = CONTENT_TYPE, new_connection: bool = True
+                     ) -> tuple[int, list, bytes]:
+        """Send the authentication request (first request of a connection) to ``url``
+        (default: the manager URL; a path is joined to it). ``authorization``: omitted = a
+        real token from the KerberosClient (a 200 then completes the context; mutual
+        authentication failures raise KerberosError); a string = that header value; None =
+        no Authorization header. ``new_connection`` closes the connection first (as Windows,
+        which authenticates once per TCP connection). Returns (status, headers, body);
+        does not raise for non-200 statuses."""
+        conn, rpath, hosthdr = self._target(url, role)
+        if new_connection:
+            conn.close()
+        self._ensure_connected(conn)
+        return self._handshake(conn, rpath, hosthdr, authorization, body, content_type,
+                               check=False)
+
+    def _secure_conn(self, url, role):
+        conn, rpath, hosthdr = self._target(url, role)
+        if self._kerberos_for(conn) is None:
+            raise KerberosError("not a Kerberos connection (no KerberosClient or https URL)")
+        self._ensure_connected(conn)
+        if conn.wef_krb is None:
+            self._handshake(conn, rpath, hosthdr)
+        return conn, rpath, hosthdr
+
+    def send_plain(self, url: str | None, body, role: str | None = None
+                   ) -> tuple[int, list, bytes]:
+        """An unencrypted SOAP body (str = envelope, encoded UTF-16LE with BOM; bytes as is)
+        with ``Content-Type: application/soap+xml;charset=UTF-16`` on an authenticated
+        Kerberos connection. Returns (status, headers, body)."""
+        conn, rpath, hosthdr = self._secure_conn(url, role)
+        data = encode_body(body) if isinstance(body, str) else body
+        return self._post(conn, rpath, hosthdr, data, secure=False)
+
+    def send_encrypted(self, url: str | None, body, role: str | None = None, *,
+                       corrupt: bool = False, length: int | None = None,
+                       tabs: bool | None = None) -> tuple[int, list, bytes]:
+        """An encrypted SOAP body on an authenticated Kerberos connection; ``corrupt`` flips
+        one ciphertext byte, ``length`` overrides OriginalContent Length, ``tabs`` overrides
+        the client's framing. Returns (status, headers, body) with an encrypted reply
+        decrypted (a plain reply is returned as it is)."""
+        conn, rpath, hosthdr = self._secure_conn(url, role)
+        data = encode_body(body) if isinstance(body, str) else body
+        self._ensure_connected(conn)
+        if conn.wef_krb is None:          # the connection was dropped meanwhile
+            self._handshake(conn, rpath, hosthdr)
+        ctx = conn.wef_krb
+        wire, ctype = ctx.encrypt(data, corrupt=corrupt, length=length, tabs=tabs)
+        self.last_request, self.last_wire_request = data, wire
+        hdrs = [("Connection", "Keep-Alive"), ("Content-Type", ctype),
+                ("User-Agent", USER_AGENT), ("Content-Length", str(len(wire))),
+                ("Host", hosthdr)]
+        status, rheaders, rdata = self._exchange(conn, rpath, hdrs, wire)
+        rtype = next((v for k, v in rheaders if k.lower() == "content-type"), "")
+        if rtype.strip().lower().startswith("multipart/encrypted"):
+            self.last_response_encrypted = True
+            rdata = ctx.decrypt(rtype, rdata)
+        return status, rheaders, rdata
+
+    def send_corrupted(self, url: str | None, body, role: str | None = None
+                       ) -> tuple[int, list, bytes]:
+        """send_encrypted() with one ciphertext byte flipped (must not decrypt)."""
+        return self.send_encrypted(url, body, role, corrupt=True)
 
     def _send(self, url: str, text: str, role: str) -> tuple[int, bytes]:
         _, _, rpath, hosthdr = _split_url(url)
@@ -1155,6 +1877,7 @@ class StreamResult:
     bookmark: str | None = None
     bytes_sent: int = 0
     connections: int = 0
+    handshakes: int = 0                     # Kerberos authentication requests
     seconds: float = 0.0
     ok: bool = False
     error: str | None = None
@@ -1228,6 +1951,14 @@ class RunOptions:
     issuer_ca: str | None = None            # PEM of the client's issuing CA to check thumbprints
     subscriptions: Sequence[str] | None = None   # only these SubscriptionNames
     on_ack: Callable | None = None          # on_ack(machine, sub, first_seq, last_seq)
+    # Kerberos mode (http:// URL): a ready KerberosClient, or the pieces to build one
+    kerberos: object | None = None          # KerberosClient shared by the machine's streams
+    client_keytab: str | None = None        # the machine account's keytab
+    principal: str | None = None            # e.g. WIN01$ or WIN01$@WEC.TEST
+    scheme: str = "Kerberos"                # or Negotiate
+    tabs: bool = False                      # spec framing (tabs) instead of Windows'
+    spn: str | None = None                  # e.g. HOST/wec.wec.test (default HTTP/<host>)
+    krb5_config: str | None = None          # sets KRB5_CONFIG (process-wide)
 
 
 def _opts(kw: dict) -> RunOptions:
@@ -1250,7 +1981,25 @@ def _error_kind(exc: BaseException) -> str:
     return "%s: %s" % (type(exc).__name__, exc)
 
 
-_RETRYABLE = (DeliveryError, ProtocolError, OSError, ssl.SSLError, http.client.HTTPException)
+_RETRYABLE = (DeliveryError, ProtocolError, KerberosError, OSError, ssl.SSLError,
+              http.client.HTTPException)
+
+
+def _kerberos_mode(url: str, opts: RunOptions) -> bool:
+    return (opts.kerberos is not None or bool(opts.client_keytab) or bool(opts.principal)
+            or url.strip().lower().startswith("http:"))
+
+
+def _kerberos_client(url: str, opts: RunOptions) -> KerberosClient | None:
+    """The KerberosClient of a run (None in HTTPS mode)."""
+    if not _kerberos_mode(url, opts):
+        return None
+    if url.strip().lower().startswith("https:"):
+        raise SimulatorError("Kerberos mode needs an http:// URL (port 5985), not %s" % url)
+    if opts.kerberos is not None:
+        return opts.kerberos
+    return KerberosClient(opts.client_keytab, opts.principal, scheme=opts.scheme,
+                          spn=opts.spn, tabs=opts.tabs, krb5_config=opts.krb5_config)
 
 
 def _match(subs: list[Subscription], old: Subscription) -> Subscription | None:
@@ -1280,14 +2029,18 @@ def _enumerate_once(fw: Forwarder, counters) -> list[Subscription]:
 
 
 def run_subscription(url: str, machine: str, sub: Subscription, events, *,
-                     ssl_context: ssl.SSLContext, opts: RunOptions | None = None,
-                     deadline_at: float | None = None, **options) -> StreamResult:
+                     ssl_context: ssl.SSLContext | None = None, opts: RunOptions | None = None,
+                     deadline_at: float | None = None,
+                     kerberos: KerberosClient | None = None, **options) -> StreamResult:
     """Deliver all events of one (machine, subscription) stream: Heartbeat, Events batches
     with bookmarks, retry with re-enumeration. ``sub`` comes from Forwarder.enumerate();
     ``events`` is an EventTemplates or event file(s); options as in RunOptions (or ``opts``).
+    ``ssl_context`` is needed for https, ``kerberos`` (or the Kerberos options) for http.
     ``deadline_at`` is a time.monotonic() value. Raises GiveUp (with ``.result``) when retries
     or time run out, InvalidSubscription when strict checks fail."""
     opts = opts or _opts(options)
+    if kerberos is None:
+        kerberos = _kerberos_client(url, opts)
     events = _load_events(events)
     if deadline_at is None and opts.deadline:
         deadline_at = time.monotonic() + opts.deadline
@@ -1303,7 +2056,7 @@ def run_subscription(url: str, machine: str, sub: Subscription, events, *,
 
     fw = Forwarder(url, machine=machine, ssl_context=ssl_context,
                    connect_host=opts.connect_host, connect_port=opts.connect_port,
-                   timeout=opts.timeout)
+                   timeout=opts.timeout, kerberos=kerberos)
     next_seq = sub.start_seq
     res.start_seqs.append(next_seq)
     try:
@@ -1324,7 +2077,8 @@ def run_subscription(url: str, machine: str, sub: Subscription, events, *,
                     res.start_seqs.append(next_seq)
                     resubscribe = False
                 if opts.strict:
-                    problems = validate_subscription(sub, https, issuer)
+                    problems = validate_subscription(sub, https, issuer,
+                                                     kerberos=kerberos is not None)
                     if problems:
                         raise InvalidSubscription("%s/%s: %s" % (machine, sub.key,
                                                                  "; ".join(problems)))
@@ -1420,6 +2174,7 @@ def run_subscription(url: str, machine: str, sub: Subscription, events, *,
     finally:
         fw.close()
         res.connections = fw.connects
+        res.handshakes = fw.handshakes
         res.statuses = dict(statuses)
         res.seconds = time.monotonic() - t0
 
@@ -1445,7 +2200,11 @@ def run_machine(url: str, machine: str, cert: str | None, key: str | None, ca: s
     """Run one machine: Enumerate + End (with retries), then one thread per subscription
     (run_subscription). ``events``: EventTemplates, a file or a list of files (default the
     repository's tests/data/events-permissive.xml). Options: see RunOptions. Never raises for
-    delivery problems: check ``.ok`` / ``.error`` and each stream's result."""
+    delivery problems: check ``.ok`` / ``.error`` and each stream's result.
+
+    Kerberos mode (http:// URL): cert/key/ca are not used; the options ``kerberos`` (a
+    KerberosClient) or ``client_keytab``/``principal``/``scheme``/``tabs``/``spn`` give the
+    machine's credentials (all streams of the machine share them)."""
     opts = _opts(options)
     t0 = time.monotonic()
     res = MachineResult(machine=machine)
@@ -1453,14 +2212,18 @@ def run_machine(url: str, machine: str, cert: str | None, key: str | None, ca: s
     statuses: collections.Counter = collections.Counter()
     try:
         templates = _load_events(events)
-        try:
-            ctx = make_ssl_context(cert, key, ca, opts.verify_hostname, opts.key_password,
-                                   opts.tls_version)
-        except (OSError, ssl.SSLError) as exc:
-            raise SimulatorError("cannot load TLS material (cert=%s, key=%s, ca=%s): %s"
-                                 % (cert, key, ca, exc)) from None
+        kerberos = _kerberos_client(url, opts)
+        ctx = None
+        if kerberos is None:
+            try:
+                ctx = make_ssl_context(cert, key, ca, opts.verify_hostname, opts.key_password,
+                                       opts.tls_version)
+            except (OSError, ssl.SSLError) as exc:
+                raise SimulatorError("cannot load TLS material (cert=%s, key=%s, ca=%s): %s"
+                                     % (cert, key, ca, exc)) from None
         fw = Forwarder(url, machine=machine, ssl_context=ctx, connect_host=opts.connect_host,
-                       connect_port=opts.connect_port, timeout=opts.timeout)
+                       connect_port=opts.connect_port, timeout=opts.timeout,
+                       kerberos=kerberos)
         attempts = 0
         while True:
             try:
@@ -1491,7 +2254,8 @@ def run_machine(url: str, machine: str, cert: str | None, key: str | None, ca: s
         def worker(i: int, s: Subscription):
             try:
                 results[i] = run_subscription(url, machine, s, templates, ssl_context=ctx,
-                                              opts=opts, deadline_at=deadline_at)
+                                              opts=opts, deadline_at=deadline_at,
+                                              kerberos=kerberos)
             except GiveUp as exc:
                 results[i] = exc.result
                 errors.append(str(exc))
@@ -1527,20 +2291,31 @@ def machine_names(count: int, pattern: str = "win{n:02d}.corp.example") -> list[
     return [pattern.format(n=n, i=n - 1) for n in range(1, count + 1)]
 
 
-def run_machines(url: str, machines, ca: str | None, *, cert: str | None = None,
+def run_machines(url: str, machines, ca: str | None = None, *, cert: str | None = None,
                  key: str | None = None, cert_pattern: str | None = None,
                  key_pattern: str | None = None, events=None,
                  machine_pattern: str = "win{n:02d}.corp.example",
-                 raise_on_error: bool = False, **options) -> list[MachineResult]:
+                 raise_on_error: bool = False, client_keytab_pattern: str | None = None,
+                 principal_pattern: str | None = None, realm: str | None = None,
+                 **options) -> list[MachineResult]:
     """Run several machines concurrently (one thread per machine, each with one thread per
     subscription). ``machines`` is a count (names from ``machine_pattern``) or a list of
     names. Each machine uses ``cert_pattern``/``key_pattern`` formatted with ``{machine}``
     (and ``{n}``), or the shared ``cert``/``key``. With ``raise_on_error`` a GiveUp listing the
-    failed machines is raised after all have finished (``.result`` = the result list)."""
+    failed machines is raised after all have finished (``.result`` = the result list).
+
+    Kerberos mode (http:// URL or Kerberos options): each machine gets its own
+    KerberosClient with the principal ``principal_pattern`` (default ``{SHORT}$``: machine
+    win01.wec.test -> WIN01$; placeholders {machine} {n} {i} {short} {SHORT}; ``realm``
+    appended when given, else krb5's default realm) unless the option ``principal`` fixes
+    one, and the keytab ``client_keytab_pattern`` (placeholders as above plus {principal},
+    the principal without realm) or the shared option ``client_keytab``."""
     names = machine_names(machines, machine_pattern) if isinstance(machines, int) \
         else list(machines)
     templates = _load_events(events)
-    _opts(options)   # validate early
+    base = _opts(options)   # validate early
+    kerberos = (_kerberos_mode(url, base) or bool(client_keytab_pattern)
+                or bool(principal_pattern)) and base.kerberos is None
     results: list = [None] * len(names)
 
     def one(i: int, name: str):
@@ -1548,7 +2323,18 @@ def run_machines(url: str, machines, ca: str | None, *, cert: str | None = None,
         k = key_pattern.format(machine=name, n=i + 1) if key_pattern else key
         if cert_pattern and not key_pattern:
             k = None
-        results[i] = run_machine(url, name, c, k, ca, templates, **options)
+        opts = options
+        if kerberos:
+            opts = dict(options)
+            principal = options.get("principal") or principal_for_machine(
+                name, i + 1, principal_pattern, realm)
+            opts["principal"] = principal
+            if client_keytab_pattern:
+                short = name.split(".", 1)[0]
+                opts["client_keytab"] = client_keytab_pattern.format(
+                    machine=name, n=i + 1, i=i, short=short, SHORT=short.upper(),
+                    principal=principal.split("@", 1)[0])
+        results[i] = run_machine(url, name, c, k, ca, templates, **opts)
 
     if len(names) == 1:
         one(0, names[0])
@@ -1574,7 +2360,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="wef_forwarder.py",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Simulate Windows 10 event forwarders (source-initiated WEF, HTTPS with "
-                    "client certificates) against a Windows Event Collector.",
+                    "client certificates or HTTP with Kerberos) against a Windows Event "
+                    "Collector.",
         epilog="""\
 Each machine enumerates its subscriptions (connection A), then per subscription opens a
 keep-alive connection to NotifyTo and sends a Heartbeat and Events batches, resuming from the
@@ -1586,6 +2373,14 @@ example:
   %(prog)s --url https://wec.corp.example:5986/wsman/SubscriptionManager/WEC \\
       --ca certs/ca-bundle.crt --cert-pattern 'certs/clients/{machine}.crt' \\
       --key-pattern 'certs/clients/{machine}.key' --machines 4 --connect-host 127.0.0.1
+
+Kerberos (HTTP, port 5985; needs python3-gssapi, i.e. /usr/bin/python3): the machine
+account of machine win01.wec.test is WIN01$ (--principal-pattern), its keytab comes from
+--client-keytab with {machine} {n} {short} {SHORT} {principal} replaced:
+  KRB5_CONFIG=/tmp/kdc/krb5.conf %(prog)s --kerberos \\
+      --url http://localhost:5985/wsman/SubscriptionManager/WEC \\
+      --client-keytab '/tmp/kdc/clients/{principal}.keytab' --principal-pattern 'WIN{n:02d}$' \\
+      --machines 2 --machine-pattern 'win{n:02d}.wec.test'
 
 exit status: 0 all events acked, 1 a machine failed or gave up, 2 usage error.""")
     p.add_argument("--url", required=True,
@@ -1641,6 +2436,28 @@ exit status: 0 all events acked, 1 a machine failed or gave up, 2 usage error.""
                    help="accept Subscribes Windows would refuse (wrong mode/policy, SLDC)")
     p.add_argument("--issuer-ca", metavar="PEM",
                    help="the clients' issuing CA: require its thumbprint in the Policy")
+    k = p.add_argument_group("Kerberos mode (http:// URL, port 5985)")
+    k.add_argument("--kerberos", action="store_true",
+                   help="authenticate with Kerberos and encrypt the bodies (implied by an "
+                        "http:// URL)")
+    k.add_argument("--client-keytab", metavar="PATTERN",
+                   help="client keytab; {machine} {n} {short} {SHORT} {principal} replaced "
+                        "(default: the process' default credentials)")
+    k.add_argument("--principal-pattern", metavar="PATTERN",
+                   help="machine account per machine, e.g. 'WIN{n:02d}$' (default '{SHORT}$': "
+                        "win01.wec.test -> WIN01$)")
+    k.add_argument("--principal", help="one principal for all machines instead")
+    k.add_argument("--realm", help="realm appended to the principals (default: krb5's "
+                                   "default_realm)")
+    k.add_argument("--scheme", choices=("Kerberos", "Negotiate"), default="Kerberos",
+                   help="Authorization scheme: Kerberos = raw krb5 mechanism as WEF forwarders "
+                        "(default), Negotiate = SPNEGO")
+    k.add_argument("--tabs", action="store_true",
+                   help="indent the encrypted bodies' part headers with tabs (the spec's form; "
+                        "Windows sends none)")
+    k.add_argument("--spn", help="target service, e.g. HOST/wec.wec.test (default "
+                                 "HTTP/<URL host>)")
+    k.add_argument("--krb5-config", metavar="FILE", help="use this krb5.conf (KRB5_CONFIG)")
     p.add_argument("-q", "--quiet", action="store_true", help="no totals on stderr")
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p
@@ -1651,9 +2468,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
                         format="%(asctime)s %(threadName)s %(levelname)s %(message)s",
                         stream=sys.stderr)
-    if not args.cert and not args.cert_pattern:
+    kerberos = args.kerberos or args.url.strip().lower().startswith("http:")
+    if kerberos and not args.url.strip().lower().startswith("http:"):
+        print("wef_forwarder.py: Kerberos mode needs an http:// URL (port 5985)",
+              file=sys.stderr)
+        return 2
+    if not kerberos and not args.cert and not args.cert_pattern:
         print("wef_forwarder.py: --cert or --cert-pattern is required", file=sys.stderr)
         return 2
+    if kerberos:
+        try:
+            _gssapi()
+        except KerberosError as exc:
+            print("wef_forwarder.py: %s" % exc, file=sys.stderr)
+            return 2
     status_uri = "http://schemas.xmlsoap.org/ws/2004/08/eventing/" + args.subscription_end_status
     options = dict(
         batch_size=args.batch_size, total_events=args.total_events,
@@ -1665,6 +2493,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         subscription_end=args.subscription_end, subscription_end_status=status_uri,
         subscription_end_fault=args.subscription_end_fault, strict=not args.lenient,
         issuer_ca=args.issuer_ca, subscriptions=args.subscription)
+    krb_args = {}
+    if kerberos:
+        options.update(scheme=args.scheme, tabs=args.tabs, spn=args.spn,
+                       krb5_config=args.krb5_config)
+        if args.principal:
+            options["principal"] = args.principal
+        krb_args = dict(principal_pattern=args.principal_pattern, realm=args.realm)
+        if args.client_keytab and "{" in args.client_keytab:
+            krb_args["client_keytab_pattern"] = args.client_keytab
+        elif args.client_keytab:
+            options["client_keytab"] = args.client_keytab
     try:
         templates = _load_events(args.events)
     except (OSError, ValueError) as exc:
@@ -1675,7 +2514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run_machines(args.url, args.machine or args.machines, args.ca, cert=args.cert,
                            key=args.key, cert_pattern=args.cert_pattern,
                            key_pattern=args.key_pattern, events=templates,
-                           machine_pattern=args.machine_pattern, **options)
+                           machine_pattern=args.machine_pattern, **krb_args, **options)
     wall = time.monotonic() - t0
     cpu = time.process_time() - cpu0
     for r in results:

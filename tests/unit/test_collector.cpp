@@ -262,6 +262,27 @@ Test(collector, unacknowledged_batch_times_out_with_503_and_shutdown_answers_503
   cr_assert_eq(waiting.answered[0].status, 503);
 }
 
+Test(collector, forwarder_bookmark_marker_is_stored_not_posted)
+{
+  Fixture f;
+  Replies replies;
+  std::string marker = "<w:Event Action='http://schemas.dmtf.org/wbem/wsman/1/wsman/Event'><![CDATA[<Event "
+                       "xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider "
+                       "Name='Microsoft-Windows-EventForwarder'/><EventID>111</EventID></System>"
+                       "<SubscriptionBookmarkEvent><SubscriptionId></SubscriptionId></SubscriptionBookmarkEvent>"
+                       "</Event>]]></w:Event>";
+  std::string body = envelope("http://schemas.dmtf.org/wbem/wsman/1/wsman/Events", "uuid:M",
+                              "<w:Bookmark><BookmarkList Direction='backward'><Bookmark Channel='Security' "
+                              "RecordId='9'/></BookmarkList></w:Bookmark><w:AckRequested/>",
+                              "<w:Events>" + marker + "</w:Events>");
+  f.request(f.delivery_path, body, &replies);
+  f.collector->pump();
+  cr_assert(f.sink.posted.empty());
+  cr_assert_eq(replies.answered.size(), 1);
+  cr_assert_eq(replies.answered[0].status, 200);
+  cr_assert(f.store.saved.at("win01.corp.example|security").find("Direction=\"backward\"") != std::string::npos);
+}
+
 Test(collector, immediate_answers_and_errors)
 {
   Fixture f;

@@ -10,7 +10,7 @@ namespace wec {
 namespace {
 
 constexpr std::string_view kDeliveryPrefix = "/wsman/subscriptions/";
-constexpr std::string_view kManagerPrefix = "/wsman/subscriptionmanager";
+constexpr std::string_view kManagerPath = "/wsman/subscriptionmanager";
 
 bool starts_with_nocase(std::string_view text, std::string_view prefix)
 {
@@ -39,6 +39,14 @@ const char *action_name(wsman::Action action)
     case wsman::Action::Unknown: break;
     }
   return "unknown";
+}
+
+// The synthetic event a forwarder sends right after subscribing without a bookmark: provider
+// Microsoft-Windows-EventForwarder, EventID 111, <SubscriptionBookmarkEvent>. Protocol data.
+bool is_bookmark_event(std::string_view event_xml)
+{
+  return event_xml.find("<SubscriptionBookmarkEvent") != std::string_view::npos &&
+         event_xml.find("Microsoft-Windows-EventForwarder") != std::string_view::npos;
 }
 
 http::Response no_content()
@@ -121,7 +129,9 @@ std::optional<http::Response> Collector::handle(const ListenerProfile &profile, 
                                                 DeferredReply reply)
 {
   const bool delivery = starts_with_nocase(request.path, kDeliveryPrefix);
-  if (!delivery && !starts_with_nocase(request.path, kManagerPrefix))
+  const bool manager = starts_with_nocase(request.path, kManagerPath) &&
+                       (request.path.size() == kManagerPath.size() || request.path[kManagerPath.size()] == '/');
+  if (!delivery && !manager)
     return fail(404, request, "unknown path",
                 {{"hint", "forwarders use /wsman/SubscriptionManager/... and /wsman/subscriptions/..."}});
   if (request.identity.empty())
@@ -267,7 +277,12 @@ bool Collector::pump()
       Batch &batch = *posting_.front();
       auto &events = batch.message.events;
       while (batch.next_event < events.size() && sink_.window_open())
-        batch.last_sequence = sink_.post(batch.origin, events[batch.next_event++]);
+        {
+          const std::string &event = events[batch.next_event++];
+          if (!options_.forward_bookmark_events && is_bookmark_event(event))
+            continue; // its bookmark is stored with the batch
+          batch.last_sequence = sink_.post(batch.origin, event);
+        }
       if (batch.next_event < events.size())
         break;
       events.clear();

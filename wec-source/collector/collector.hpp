@@ -35,7 +35,8 @@ using DeferredReply = std::function<void(http::Response)>;
 struct CollectorOptions
 {
   std::vector<SubscriptionConfig> subscriptions;
-  std::chrono::seconds commit_timeout{300};  // no acknowledgement by then: 503, the forwarder retries
+  std::chrono::seconds commit_timeout{50};   // no acknowledgement by then: 503, the forwarder retries
+  bool forward_bookmark_events = false;      // EventForwarder 111 markers: bookmark only, unless set
 };
 
 class Collector

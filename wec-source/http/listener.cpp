@@ -1,5 +1,6 @@
 #include "listener.hpp"
 
+#include "auth/kerberos.hpp"
 #include "auth/tls-trust.hpp"
 
 #include <arpa/inet.h>
@@ -10,6 +11,7 @@
 
 #include <cstdarg>
 #include <cstring>
+#include <memory>
 #include <unordered_map>
 
 namespace wec::http {
@@ -22,6 +24,7 @@ struct ConnectionState
   gnutls_session_t session = nullptr;
   std::string identity;
   std::vector<std::string> identity_names;
+  std::unique_ptr<auth::SecurityContext> security; // Kerberos: one context per TCP connection
 };
 
 struct RequestState
@@ -31,6 +34,7 @@ struct RequestState
   bool too_large = false;
   std::optional<Response> ready; // set by answer() while the connection is suspended
   MHD_Connection *connection = nullptr;
+  std::string authenticate_header; // "Kerberos <AP-REP>" for the reply to an authenticating request
 };
 
 std::string format_peer(const sockaddr *addr)
@@ -70,6 +74,7 @@ struct Listener::Impl
   Impl(const ListenerOptions &o, RequestHandler &h, LogFunction l) : options(o), handler(h), log(std::move(l)) {}
 
   bool tls() const { return !options.cert_pem.empty(); }
+  bool kerberos() const { return options.kerberos != nullptr; }
 
   std::string description() const
   {
@@ -83,26 +88,131 @@ namespace {
 // Listener::run(), on this thread, so the running listener is known here.
 thread_local Listener::Impl *running_listener = nullptr;
 
-MHD_Result queue(MHD_Connection *connection, const Response &response)
-{
-  MHD_Response *r = MHD_create_response_from_buffer(response.body.size(), const_cast<char *>(response.body.data()),
-                                                    MHD_RESPMEM_MUST_COPY);
-  if (!r)
-    return MHD_NO;
-  if (!response.content_type.empty())
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, response.content_type.c_str());
-  for (const auto &[name, value] : response.headers)
-    MHD_add_response_header(r, name.c_str(), value.c_str());
-  MHD_Result result = MHD_queue_response(connection, response.status, r);
-  MHD_destroy_response(r);
-  return result;
-}
-
 Response plain_status(unsigned status)
 {
   Response r;
   r.status = status;
   return r;
+}
+
+ConnectionState *connection_state(MHD_Connection *connection)
+{
+  const MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return info ? static_cast<ConnectionState *>(info->socket_context) : nullptr;
+}
+
+// Sends a response; on a Kerberos connection the body is encrypted with the connection's context.
+MHD_Result queue(MHD_Connection *connection, const Response &plain, const RequestState *request = nullptr)
+{
+  const Response *response = &plain;
+  Response sealed;
+  ConnectionState *conn = connection_state(connection);
+  if (conn && conn->security && !plain.body.empty())
+    {
+      sealed = plain;
+      std::string error;
+      if (!conn->security->wrap(plain.body, plain.content_type, sealed.body, sealed.content_type, error))
+        sealed = plain_status(MHD_HTTP_INTERNAL_SERVER_ERROR);
+      response = &sealed;
+    }
+  MHD_Response *r = MHD_create_response_from_buffer(response->body.size(), const_cast<char *>(response->body.data()),
+                                                    MHD_RESPMEM_MUST_COPY);
+  if (!r)
+    return MHD_NO;
+  if (!response->content_type.empty())
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, response->content_type.c_str());
+  for (const auto &[name, value] : response->headers)
+    MHD_add_response_header(r, name.c_str(), value.c_str());
+  if (request && !request->authenticate_header.empty())
+    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, request->authenticate_header.c_str());
+  MHD_Result result = MHD_queue_response(connection, response->status, r);
+  MHD_destroy_response(r);
+  return result;
+}
+
+// 401 with both schemes a WinRM client may use.
+Response kerberos_challenge()
+{
+  Response r = plain_status(MHD_HTTP_UNAUTHORIZED);
+  r.headers.emplace_back(MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Kerberos");
+  r.headers.emplace_back(MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Negotiate");
+  return r;
+}
+
+// Authenticates (Authorization header) and decrypts (multipart/encrypted body) a request on a
+// Kerberos listener. Returns the response when the request goes no further.
+std::optional<Response> kerberos_request(Listener::Impl *self, MHD_Connection *connection, ConnectionState *conn,
+                                         RequestState *state, Request &request)
+{
+  const char *authorization = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  if (authorization)
+    {
+      std::string_view value(authorization);
+      std::size_t space = value.find(' ');
+      std::string_view scheme_name = value.substr(0, space);
+      std::string token;
+      auth::AuthScheme scheme;
+      if (scheme_name == "Kerberos")
+        scheme = auth::AuthScheme::Kerberos;
+      else if (scheme_name == "Negotiate")
+        scheme = auth::AuthScheme::Negotiate;
+      else
+        {
+          self->log(LogLevel::Error, "windowsevent: unsupported HTTP authentication scheme, answered 401",
+                    {{"peer", conn->peer}, {"listener", self->description()}, {"scheme", std::string(scheme_name)},
+                     {"hint", "forwarders must use Kerberos (Basic and NTLM are refused)"}});
+          return kerberos_challenge();
+        }
+      if (space == std::string_view::npos || !auth::base64_decode(value.substr(space + 1), token))
+        {
+          self->log(LogLevel::Error, "windowsevent: malformed Authorization header, answered 401",
+                    {{"peer", conn->peer}, {"listener", self->description()}});
+          return kerberos_challenge();
+        }
+      auth::AcceptOutcome outcome = self->options.kerberos->accept(scheme, token);
+      if (!outcome.context)
+        {
+          conn->security.reset();
+          // The reason names the principal, key versions or enctypes and what to fix.
+          self->log(LogLevel::Error, "windowsevent: Kerberos authentication failed, answered 401",
+                    {{"peer", conn->peer}, {"listener", self->description()}, {"reason", outcome.error}});
+          return kerberos_challenge();
+        }
+      conn->identity = outcome.context->client_principal();
+      conn->identity_names = auth::kerberos_identity_names(conn->identity);
+      conn->security = std::move(outcome.context);
+      if (!outcome.reply_token.empty())
+        state->authenticate_header = std::string(scheme_name) + " " + auth::base64_encode(outcome.reply_token);
+      request.identity = conn->identity;
+      request.identity_names = conn->identity_names;
+      if (request.body.empty())
+        return plain_status(MHD_HTTP_OK); // the pre-emptive authentication request of a Windows forwarder
+    }
+  else if (!conn->security)
+    {
+      self->log(LogLevel::Debug, "windowsevent: request without Kerberos credentials, answered 401",
+                {{"peer", conn->peer}, {"listener", self->description()}});
+      return kerberos_challenge();
+    }
+
+  if (request.content_type.rfind("multipart/encrypted", 0) != 0)
+    {
+      self->log(LogLevel::Error, "windowsevent: unencrypted request on a Kerberos connection refused, answered 400",
+                {{"peer", conn->peer}, {"identity", conn->identity}, {"content_type", request.content_type},
+                 {"hint", "forwarders encrypt every message on HTTP; is a proxy rewriting the traffic?"}});
+      return plain_status(MHD_HTTP_BAD_REQUEST);
+    }
+  std::string plaintext, error;
+  auth::KerberosProblem problem = auth::KerberosProblem::None;
+  if (!conn->security->unwrap(request.content_type, request.body, plaintext, error, problem))
+    {
+      self->log(LogLevel::Error, "windowsevent: encrypted request body refused, answered 400",
+                {{"peer", conn->peer}, {"identity", conn->identity}, {"reason", error},
+                 {"hint", "the body was altered on the way or encrypted with another connection's context"}});
+      return plain_status(MHD_HTTP_BAD_REQUEST);
+    }
+  request.body = std::move(plaintext);
+  return std::nullopt;
 }
 
 int verify_client_certificate(gnutls_session_t session)
@@ -189,8 +299,7 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
 {
   auto *self = static_cast<Listener::Impl *>(cls);
   auto *state = static_cast<RequestState *>(*request_context);
-  const MHD_ConnectionInfo *socket_info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-  auto *conn = socket_info ? static_cast<ConnectionState *>(socket_info->socket_context) : nullptr;
+  ConnectionState *conn = connection_state(connection);
   const std::string peer = conn ? conn->peer : std::string("?");
 
   if (!state)
@@ -211,7 +320,7 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
     }
 
   if (state->ready)
-    return queue(connection, *state->ready); // resumed after answer()
+    return queue(connection, *state->ready, state); // resumed after answer()
 
   if (*upload_data_size)
     {
@@ -255,9 +364,13 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
   request.body = std::move(state->body);
   state->body.clear();
 
+  if (self->kerberos() && conn)
+    if (std::optional<Response> refusal = kerberos_request(self, connection, conn, state, request))
+      return queue(connection, *refusal, state);
+
   std::optional<Response> response = self->handler.on_request(request);
   if (response)
-    return queue(connection, *response);
+    return queue(connection, *response, state);
 
   state->connection = connection;
   self->suspended[state->id] = state;
@@ -334,10 +447,10 @@ std::unique_ptr<Listener> Listener::start(const ListenerOptions &options, Reques
     flags |= MHD_USE_TLS;
 
   std::vector<MHD_OptionItem> items = {
+    {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&on_mhd_log), self}, // first: it logs the others
     {MHD_OPTION_SOCK_ADDR, 0, &storage},
     {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&on_connection), self},
     {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&on_completed), self},
-    {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&on_mhd_log), self},
     {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(options.max_connections), nullptr},
     {MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(options.idle_timeout_seconds), nullptr},
     {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(options.connection_memory_bytes), nullptr},

@@ -15,6 +15,7 @@
 
 namespace wec::auth {
 class TlsTrust;
+class KerberosAcceptor;
 }
 
 namespace wec::http {
@@ -26,6 +27,7 @@ struct ListenerOptions
   std::string cert_pem;                  // server certificate; empty: plain HTTP
   std::string key_pem;
   const auth::TlsTrust *client_trust = nullptr; // required client certificates when set
+  const auth::KerberosAcceptor *kerberos = nullptr; // plain HTTP with Kerberos authentication and encryption
   std::size_t max_body_bytes = 1024 * 1024;
   unsigned max_connections = 1000;
   unsigned idle_timeout_seconds = 120;

@@ -1,0 +1,1 @@
+"""Test helpers for Kerberos: a throwaway loopback MIT KDC (loopback_kdc.LoopbackKdc)."""
