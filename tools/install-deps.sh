@@ -7,8 +7,10 @@ packages=(
   g++ cmake make pkg-config bison python3 python3-pytest openssl
   syslog-ng-core syslog-ng-dev
   libglib2.0-dev libxml2-dev libssl-dev zlib1g-dev
-  libmicrohttpd-dev libgnutls28-dev
+  libmicrohttpd-dev libgnutls28-dev libkrb5-dev
   libcriterion-dev
+  # tests: a throwaway MIT KDC, the Kerberos forwarder simulator, clock-skew provocation
+  krb5-kdc krb5-admin-server krb5-user python3-gssapi faketime
 )
 
 missing=()
