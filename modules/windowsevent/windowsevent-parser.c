@@ -40,6 +40,8 @@ static CfgLexerKeyword windowsevent_keywords[] =
   { "ignore_channel_error", KW_IGNORE_CHANNEL_ERROR },
   { "kerberos", KW_KERBEROS },
   { "emit_bookmark_events", KW_EMIT_BOOKMARK_EVENTS },
+  { "compression", KW_COMPRESSION },
+  { "request_timeout", KW_REQUEST_TIMEOUT },
   { "keytab", KW_KEYTAB },
   { "principal", KW_PRINCIPAL },
   { NULL }

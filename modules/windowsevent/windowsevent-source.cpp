@@ -225,6 +225,7 @@ bool SourceDriver::start_endpoint(http::ListenerOptions options, ListenerProfile
   options.address = ip;
   options.max_body_bytes = collector_->max_body_bytes();
   options.max_connections = max_connections;
+  options.request_timeout_seconds = request_timeout_seconds;
   std::string error;
   auto log_fn = [](LogLevel level, const std::string &message, const LogTags &tags) { log(level, message, tags); };
   endpoint->listener = http::Listener::start(options, *endpoint, log_fn, error);
@@ -301,6 +302,7 @@ bool SourceDriver::init()
   collector_options.subscriptions = subscriptions;
   collector_options.commit_timeout = std::chrono::seconds(commit_timeout_seconds);
   collector_options.forward_bookmark_events = emit_bookmark_events;
+  collector_options.compression = compression;
   collector_ = std::make_unique<Collector>(collector_options, *this, *bookmarks_, log_fn);
 
   bool started = true;
@@ -593,6 +595,8 @@ void windowsevent_sd_set_max_connections(LogDriver *d, gint n) { driver_of(d)->m
 void windowsevent_sd_set_commit_timeout(LogDriver *d, gint s) { driver_of(d)->commit_timeout_seconds = static_cast<unsigned>(s); }
 void windowsevent_sd_set_log_always_severity(LogDriver *d, gint severity) { driver_of(d)->log_always_severity = severity; }
 void windowsevent_sd_set_emit_bookmark_events(LogDriver *d, gboolean enabled) { driver_of(d)->emit_bookmark_events = enabled; }
+void windowsevent_sd_set_compression(LogDriver *d, gboolean enabled) { driver_of(d)->compression = enabled; }
+void windowsevent_sd_set_request_timeout(LogDriver *d, gint seconds) { driver_of(d)->request_timeout_seconds = static_cast<unsigned>(seconds); }
 
 void windowsevent_sd_enable_tls(LogDriver *d) { driver_of(d)->tls.enabled = true; }
 void windowsevent_sd_enable_kerberos(LogDriver *d) { driver_of(d)->kerberos.enabled = true; }

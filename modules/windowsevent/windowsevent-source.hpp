@@ -77,6 +77,8 @@ public:
   unsigned commit_timeout_seconds = 50;
   int log_always_severity = 6; // LogAlways (Level 0) events: info
   bool emit_bookmark_events = false; // EventForwarder 111 markers become messages too
+  bool compression = true;           // advertise SLDC (cuts WAN traffic several-fold)
+  unsigned request_timeout_seconds = 60;
   TlsOptions tls;
   KerberosOptions kerberos;
   std::vector<SubscriptionConfig> subscriptions;

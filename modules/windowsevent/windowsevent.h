@@ -22,6 +22,8 @@ void windowsevent_sd_set_max_connections(LogDriver *d, gint max_connections);
 void windowsevent_sd_set_commit_timeout(LogDriver *d, gint seconds);
 void windowsevent_sd_set_log_always_severity(LogDriver *d, gint severity);
 void windowsevent_sd_set_emit_bookmark_events(LogDriver *d, gboolean enabled);
+void windowsevent_sd_set_compression(LogDriver *d, gboolean enabled);
+void windowsevent_sd_set_request_timeout(LogDriver *d, gint seconds);
 
 void windowsevent_sd_enable_tls(LogDriver *d);
 void windowsevent_sd_set_tls_key_file(LogDriver *d, const gchar *path);

@@ -71,6 +71,40 @@ import uuid
 import xml.etree.ElementTree as ET
 from typing import Callable, Iterable, Sequence
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sldc as _sldc  # noqa: E402  (the pure-Python encoder, always available)
+
+
+def _native_sldc():
+    """The project's C++ encoder through ctypes (WEC_SLDC_LIBRARY or the default build tree),
+    about 80 times faster than the Python one; None when it is not built."""
+    import ctypes
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in (os.environ.get("WEC_SLDC_LIBRARY"),
+                 os.path.join(here, os.pardir, os.pardir, "build", "tests", "libwec_sldc_native.so")):
+        if path and os.path.exists(path):
+            lib = ctypes.CDLL(path)
+            lib.wec_sldc_compress.restype = ctypes.c_size_t
+            lib.wec_sldc_compress.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+            return lib
+    return None
+
+
+_NATIVE_SLDC = _native_sldc()
+
+
+def sldc_compress(data: bytes) -> bytes:
+    """SLDC (ECMA-321) as Windows compresses event bodies."""
+    if _NATIVE_SLDC is None:
+        return _sldc.compress(data)
+    capacity = len(data) + len(data) // 8 + 64
+    out = (b"\0" * capacity)
+    size = _NATIVE_SLDC.wec_sldc_compress(data, len(data), out, capacity)
+    if size > capacity:
+        out = b"\0" * size
+        size = _NATIVE_SLDC.wec_sldc_compress(data, len(data), out, size)
+    return out[:size]
+
 __all__ = [
     "NS", "ACTION_ENUMERATE", "ACTION_ENUMERATE_RESPONSE", "ACTION_SUBSCRIBE", "ACTION_EVENTS",
     "ACTION_EVENT", "ACTION_HEARTBEAT", "ACTION_ACK", "ACTION_SUBSCRIPTION_END", "ACTION_END",
@@ -714,9 +748,8 @@ def validate_subscription(sub: Subscription, https: bool = True,
         elif issuer_thumbprint and issuer_thumbprint.upper() not in issuers:
             problems.append("issuer thumbprint %s not offered (%s)" % (issuer_thumbprint,
                                                                        ", ".join(issuers)))
-    if sub.compression:
-        problems.append("Compression=%s requested; the simulator does not implement SLDC"
-                        % sub.compression)
+    if sub.compression and sub.compression.upper() != "SLDC":
+        problems.append("Compression=%s requested; Windows knows only SLDC" % sub.compression)
     if sub.content_encoding and sub.content_encoding.upper() != "UTF-16":
         problems.append("ContentEncoding %r (the simulator only sends UTF-16)"
                         % sub.content_encoding)
@@ -1499,7 +1532,7 @@ class Forwarder:
               headers: Sequence[tuple[str, str]] | None = None,
               auto_headers: bool = True, secure: bool | None = None,
               corrupt: bool = False, length: int | None = None,
-              tabs: bool | None = None) -> tuple[int, list, bytes]:
+              tabs: bool | None = None, compress: bool = True) -> tuple[int, list, bytes]:
         """POST ``body``. In Kerberos mode (http connection of a Forwarder with a
         KerberosClient, ``secure`` not False) the connection is authenticated first if it is
         new, the body is encrypted and an encrypted reply is decrypted; ``secure=False``
@@ -1510,14 +1543,19 @@ class Forwarder:
             self._handshake(conn, path, hosthdr)
         self.last_request = body
         ctype = CONTENT_TYPE
-        wire = body
+        # A subscription that asked for SLDC gets compressed bodies, before encryption; like
+        # Windows, SubscriptionEnd and End carry the header but go uncompressed.
+        sldc = getattr(conn, "wef_sldc", False) and secure is not False
+        wire = sldc_compress(body) if sldc and compress else body
         if krb is not None:
-            wire, ctype = conn.wef_krb.encrypt(body, corrupt=corrupt, length=length, tabs=tabs)
+            wire, ctype = conn.wef_krb.encrypt(wire, corrupt=corrupt, length=length, tabs=tabs)
         self.last_wire_request = wire
         if headers is None:
             hdrs = [("Connection", "Keep-Alive"), ("Content-Type", ctype),
                     ("User-Agent", USER_AGENT), ("Content-Length", str(len(wire))),
                     ("Host", hosthdr)]
+            if sldc:
+                hdrs.insert(2, ("Content-Encoding", "SLDC"))
         else:
             hdrs = list(headers.items()) if isinstance(headers, dict) else list(headers)
             if auto_headers:
@@ -1639,11 +1677,17 @@ class Forwarder:
         """send_encrypted() with one ciphertext byte flipped (must not decrypt)."""
         return self.send_encrypted(url, body, role, corrupt=True)
 
-    def _send(self, url: str, text: str, role: str) -> tuple[int, bytes]:
+    def _send(self, url: str, text: str, role: str, compress: bool = True) -> tuple[int, bytes]:
         _, _, rpath, hosthdr = _split_url(url)
         status, _, data = self._post(self.connection(url, role), rpath, hosthdr,
-                                     encode_body(text))
+                                     encode_body(text), compress=compress)
         return status, data
+
+    def _delivery_connection(self, sub: Subscription, url: str) -> "_Conn":
+        """The delivery connection for ``url``, marked to compress when ``sub`` asked for SLDC."""
+        conn = self.connection(url)
+        conn.wef_sldc = (sub.compression or "").upper() == "SLDC"
+        return conn
 
     # -- connection A --------------------------------------------------------------------
     def enumerate(self) -> tuple[int, list[Subscription], bytes]:
@@ -1678,7 +1722,7 @@ class Forwarder:
             url, role = sub.end_to or sub.notify_to, "delivery"
         self.last_operation_id = opid
         try:
-            return self._send(url, build_end(opid, self.last_message_id), role)
+            return self._send(url, build_end(opid, self.last_message_id), role, compress=sub is None)
         finally:
             if close and sub is None:
                 self.close("manager")
@@ -1697,6 +1741,7 @@ class Forwarder:
         """Heartbeat to NotifyTo. Returns (status, body)."""
         text = build_heartbeat(sub.notify_to, self.machine, **self._delivery_args(
             sub, sub.notify_to))
+        self._delivery_connection(sub, sub.notify_to)
         return self._send(sub.notify_to, text, "delivery")
 
     def send_events(self, sub: Subscription, events: Iterable[str],
@@ -1704,13 +1749,14 @@ class Forwarder:
         """One Events batch to NotifyTo. Returns (status, body)."""
         text = build_events(sub.notify_to, self.machine, events, bookmark_xml,
                             **self._delivery_args(sub, sub.notify_to))
+        self._delivery_connection(sub, sub.notify_to)
         return self._send(sub.notify_to, text, "delivery")
 
     def send_prepared(self, sub: Subscription, body: bytes, message_id: str) -> tuple[int, bytes]:
         """POST an already encoded delivery body (used by the fast path)."""
         self.last_message_id = message_id
         _, _, rpath, hosthdr = _split_url(sub.notify_to)
-        status, _, data = self._post(self.connection(sub.notify_to), rpath, hosthdr, body)
+        status, _, data = self._post(self._delivery_connection(sub, sub.notify_to), rpath, hosthdr, body)
         return status, data
 
     def subscription_end(self, sub: Subscription, with_fault: bool = False,
@@ -1724,7 +1770,8 @@ class Forwarder:
         text = build_subscription_end(url, self.machine, url, status=status,
                                       with_fault=with_fault, client_identifier=client_id,
                                       **args)
-        return self._send(url, text, "delivery")
+        self._delivery_connection(sub, url)
+        return self._send(url, text, "delivery", compress=False)
 
     def check_ack(self, status: int, body: bytes, message_id: str | None = None) -> dict:
         """Raise DeliveryError if status != 200, ProtocolError if the body is not an Ack

@@ -202,6 +202,9 @@ Decoder::reserve_more(std::size_t n)
     next *= 2;
   if (next < need) // beyond the plan (cannot happen for valid bounds); grow to exactly what is needed
     next = need;
+  // The plan's last doubling may overshoot max_output by a few bytes; cap_ must not, or
+  // ensure() would let the output grow past max_output (need <= max_output_ here).
+  next = std::min(next, max_output_);
   out_.resize(next);
   cap_ = next;
   return true;

@@ -1,5 +1,6 @@
 #include "collector.hpp"
 
+#include "codec/sldc.hpp"
 #include "codec/utf16.hpp"
 
 #include <algorithm>
@@ -20,6 +21,14 @@ bool starts_with_nocase(std::string_view text, std::string_view prefix)
     if (std::tolower(static_cast<unsigned char>(text[i])) != std::tolower(static_cast<unsigned char>(prefix[i])))
       return false;
   return true;
+}
+
+bool contains_nocase(std::string_view text, std::string_view needle)
+{
+  for (std::size_t i = 0; i + needle.size() <= text.size(); ++i)
+    if (starts_with_nocase(text.substr(i), needle))
+      return true;
+  return false;
 }
 
 bool equals_nocase(std::string_view a, std::string_view b)
@@ -56,10 +65,11 @@ http::Response no_content()
   return r;
 }
 
-std::string profile_view(const ListenerProfile &profile)
+std::string profile_view(const ListenerProfile &profile, bool compression)
 {
   std::string view = profile.base_url;
   view += profile.auth == wsman::AuthProfile::HttpsMutual ? "|https-mutual" : "|spnego-kerberos";
+  view += compression ? "|sldc" : "";
   for (const auto &t : profile.issuer_thumbprints)
     view += "|" + t;
   return view;
@@ -137,8 +147,23 @@ std::optional<http::Response> Collector::handle(const ListenerProfile &profile, 
   if (request.identity.empty())
     return fail(403, request, "request without an authenticated identity");
 
-  std::string text, error;
-  if (!codec::decode_body(request.body, text, error))
+  std::string_view body = request.body;
+  std::string expanded, text, error;
+  if (contains_nocase(request.content_encoding, "sldc"))
+    {
+      switch (codec::sldc_decompress(request.body, expanded, max_body_bytes(), error))
+        {
+        case codec::SldcResult::Ok:
+          body = expanded;
+          break;
+        case codec::SldcResult::TooLarge:
+          return fail(413, request, "SLDC body expands past the size limit", {{"error", error}});
+        case codec::SldcResult::NotSldc:
+        case codec::SldcResult::Corrupt:
+          break; // Windows labels some uncompressed bodies SLDC too: take the bytes as they are
+        }
+    }
+  if (!codec::decode_body(body, text, error))
     return fail(400, request, "request body is not UTF-16 or UTF-8 text", {{"error", error}});
   wsman::Message message;
   if (!wsman::parse_message(text, message, error))
@@ -175,7 +200,7 @@ std::optional<http::Response> Collector::enumerate(const ListenerProfile &profil
                                                    const wsman::Message &message)
 {
   std::vector<wsman::SubscriptionOffer> offers;
-  const std::string view = profile_view(profile);
+  const std::string view = profile_view(profile, options_.compression);
   for (const auto &s : subscriptions_)
     {
       if (!subscription_allows(s.config, request.identity_names))
@@ -188,6 +213,7 @@ std::optional<http::Response> Collector::enumerate(const ListenerProfile &profil
       offer.delivery_address = profile.base_url + std::string(kDeliveryPrefix) + s.uuid;
       offer.query_xml = c.query;
       offer.rendered_text = c.rendered_text;
+      offer.compression = options_.compression;
       offer.locale = c.locale;
       offer.data_locale = c.data_locale;
       offer.heartbeat_seconds = c.heartbeat_seconds;

@@ -37,6 +37,7 @@ struct CollectorOptions
   std::vector<SubscriptionConfig> subscriptions;
   std::chrono::seconds commit_timeout{50};   // no acknowledgement by then: 503, the forwarder retries
   bool forward_bookmark_events = false;      // EventForwarder 111 markers: bookmark only, unless set
+  bool compression = true;                   // advertise SLDC; bodies labelled SLDC are decompressed
 };
 
 class Collector

@@ -10,8 +10,10 @@
 #include <sys/socket.h>
 
 #include <cstdarg>
+#include <chrono>
 #include <cstring>
 #include <memory>
+#include <sys/socket.h>
 #include <unordered_map>
 
 namespace wec::http {
@@ -25,6 +27,11 @@ struct ConnectionState
   std::string identity;
   std::vector<std::string> identity_names;
   std::unique_ptr<auth::SecurityContext> security; // Kerberos: one context per TCP connection
+  MHD_Connection *connection = nullptr;
+  std::chrono::steady_clock::time_point since;     // connection start or end of the previous request
+  bool request_started = false;                    // the request line has arrived
+  bool request_received = false;                   // headers and body are complete
+  bool closing = false;                            // shut down for missing its deadline
 };
 
 struct RequestState
@@ -69,6 +76,8 @@ struct Listener::Impl
   std::uint64_t next_request_id = 1;
   std::unordered_map<std::uint64_t, RequestState *> suspended;
   std::unordered_map<gnutls_session_t, ConnectionState *> tls_sessions;
+  std::unordered_map<MHD_Connection *, ConnectionState *> connections;
+  std::chrono::steady_clock::time_point next_deadline_check;
   std::string start_errors; // what libmicrohttpd said while starting
 
   Impl(const ListenerOptions &o, RequestHandler &h, LogFunction l) : options(o), handler(h), log(std::move(l)) {}
@@ -255,6 +264,9 @@ void on_connection(void *cls, MHD_Connection *connection, void **socket_context,
   if (code == MHD_CONNECTION_NOTIFY_STARTED)
     {
       auto *state = new ConnectionState();
+      state->connection = connection;
+      state->since = std::chrono::steady_clock::now();
+      self->connections[connection] = state;
       const MHD_ConnectionInfo *addr = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
       state->peer = format_peer(addr ? addr->client_addr : nullptr);
       if (self->tls())
@@ -276,15 +288,29 @@ void on_connection(void *cls, MHD_Connection *connection, void **socket_context,
         {
           if (state->session)
             self->tls_sessions.erase(state->session);
+          self->connections.erase(state->connection);
           delete state;
         }
       *socket_context = nullptr;
     }
 }
 
-void on_completed(void *cls, MHD_Connection *, void **request_context, enum MHD_RequestTerminationCode)
+// The request line has arrived: from now on a missed deadline is worth a log line.
+void *on_request_line(void *, const char *, MHD_Connection *connection)
+{
+  if (ConnectionState *conn = connection_state(connection))
+    conn->request_started = true;
+  return nullptr;
+}
+
+void on_completed(void *cls, MHD_Connection *connection, void **request_context, enum MHD_RequestTerminationCode)
 {
   auto *self = static_cast<Listener::Impl *>(cls);
+  if (ConnectionState *conn = connection_state(connection))
+    {
+      conn->request_started = conn->request_received = false;
+      conn->since = std::chrono::steady_clock::now();
+    }
   auto *state = static_cast<RequestState *>(*request_context);
   if (state)
     {
@@ -331,6 +357,9 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
       *upload_data_size = 0;
       return MHD_YES;
     }
+
+  if (conn)
+    conn->request_received = true;
 
   if (state->too_large)
     {
@@ -451,6 +480,7 @@ std::unique_ptr<Listener> Listener::start(const ListenerOptions &options, Reques
     {MHD_OPTION_SOCK_ADDR, 0, &storage},
     {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&on_connection), self},
     {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&on_completed), self},
+    {MHD_OPTION_URI_LOG_CALLBACK, reinterpret_cast<intptr_t>(&on_request_line), self},
     {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(options.max_connections), nullptr},
     {MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(options.idle_timeout_seconds), nullptr},
     {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(options.connection_memory_bytes), nullptr},
@@ -496,6 +526,33 @@ void Listener::run()
   running_listener = impl_.get();
   MHD_run(impl_->daemon);
   running_listener = previous;
+  close_overdue_connections();
+}
+
+void Listener::close_overdue_connections()
+{
+  const auto now = std::chrono::steady_clock::now();
+  if (now < impl_->next_deadline_check)
+    return;
+  impl_->next_deadline_check = now + std::chrono::milliseconds(500);
+  const auto limit = std::chrono::seconds(impl_->options.request_timeout_seconds);
+  for (auto &[connection, conn] : impl_->connections)
+    {
+      if (conn->closing || conn->request_received || now - conn->since < limit)
+        continue;
+      // libmicrohttpd times out only silent connections; this also ends slow senders.
+      const MHD_ConnectionInfo *fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+      if (fd)
+        shutdown(fd->connect_fd, SHUT_RDWR);
+      conn->closing = true;
+      if (conn->request_started)
+        impl_->log(LogLevel::Warning, "windowsevent: request not completed in time, connection closed",
+                   {{"peer", conn->peer}, {"listener", impl_->description()}, {"identity", conn->identity},
+                    {"request_timeout", std::to_string(impl_->options.request_timeout_seconds)}});
+      else
+        impl_->log(LogLevel::Debug, "windowsevent: idle connection closed",
+                   {{"peer", conn->peer}, {"listener", impl_->description()}});
+    }
 }
 
 void Listener::answer(std::uint64_t request_id, Response response)

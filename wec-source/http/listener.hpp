@@ -31,6 +31,10 @@ struct ListenerOptions
   std::size_t max_body_bytes = 1024 * 1024;
   unsigned max_connections = 1000;
   unsigned idle_timeout_seconds = 120;
+  // A connection must complete a request (headers and body) within this many seconds of its
+  // start or of its previous request, whatever it sends meanwhile: dribbling clients, stalled
+  // handshakes and idle keep-alives are closed. Waiting for the destinations does not count.
+  unsigned request_timeout_seconds = 60;
   std::size_t connection_memory_bytes = 128 * 1024; // also caps the request header size
 };
 
@@ -61,6 +65,7 @@ public:
   struct Impl;
 private:
   explicit Listener(std::unique_ptr<Impl> impl);
+  void close_overdue_connections();
   std::unique_ptr<Impl> impl_;
 };
 

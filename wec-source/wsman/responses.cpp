@@ -143,7 +143,9 @@ subscribe_envelope(std::string &out, const SubscriptionOffer &offer)
   out += "<w:Option Name=\"SubscriptionName\">";
   append_escaped(out, offer.name);
   out += "</w:Option>";
-  // No Compression option: Windows then sends uncompressed (non-SLDC) bodies.
+  // Without the Compression option Windows sends uncompressed bodies.
+  if (offer.compression)
+    out += "<w:Option Name=\"Compression\">SLDC</w:Option>";
   out += "<w:Option Name=\"CDATA\" xsi:nil=\"true\"/>";
   out += offer.rendered_text ? "<w:Option Name=\"ContentFormat\">RenderedText</w:Option>"
                              : "<w:Option Name=\"ContentFormat\">Raw</w:Option>";

@@ -25,6 +25,7 @@ struct SubscriptionOffer
   std::string delivery_address;   // NotifyTo and EndTo a:Address, e.g. https://host:5986/wsman/subscriptions/<GUID>
   std::string query_xml;          // <QueryList>...</QueryList>, inserted verbatim into w:Filter
   bool rendered_text = false;     // ContentFormat RenderedText (else Raw)
+  bool compression = false;       // advertise SLDC: forwarders then compress their bodies
   std::string locale;             // empty: omit w:Locale in Delivery
   std::string data_locale;        // empty: omit p:DataLocale in Delivery
   unsigned heartbeat_seconds = 900;
