@@ -1,6 +1,8 @@
 // Unit tests for wec::codec (UTF-16 <-> UTF-8 conversion of WS-Management bodies).
 #include <criterion/criterion.h>
 
+#include "expect.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -11,25 +13,6 @@ using wec::codec::decode_body;
 using wec::codec::encode_utf16le_with_bom;
 
 
-// Criterion's cr_assert_str_eq keeps the raw pointers past the end of the full expression, so
-// temporaries (`f().c_str()`) dangle; compare owned copies instead.
-#define EXPECT_STR(actual, expected)                                                                     \
-  do                                                                                                     \
-    {                                                                                                    \
-      const std::string expect_actual_ = (actual);                                                       \
-      const std::string expect_wanted_ = (expected);                                                     \
-      cr_assert(expect_actual_ == expect_wanted_, "%s\n  got:  `%s`\n  want: `%s`", #actual,              \
-                expect_actual_.c_str(), expect_wanted_.c_str());                                         \
-    }                                                                                                    \
-  while (0)
-#define EXPECT_STR_NE(a, b)                                                                              \
-  do                                                                                                     \
-    {                                                                                                    \
-      const std::string expect_a_ = (a);                                                                 \
-      const std::string expect_b_ = (b);                                                                 \
-      cr_assert(expect_a_ != expect_b_, "%s == %s: `%s`", #a, #b, expect_a_.c_str());                   \
-    }                                                                                                    \
-  while (0)
 
 namespace {
 

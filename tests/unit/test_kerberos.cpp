@@ -7,6 +7,8 @@
 // through environment variables (WEC_TEST_KRB_DIR, KRB5_CONFIG, ...). KRB5_KTNAME and
 // KRB5_CLIENT_KTNAME point to nonexistent files on purpose: the collector must not need them.
 #include <criterion/criterion.h>
+
+#include "expect.hpp"
 #include <criterion/hooks.h>
 
 #include <gssapi/gssapi.h>
@@ -41,25 +43,7 @@
 using namespace wec::auth;
 namespace fs = std::filesystem;
 
-#define EXPECT_STR(actual, expected)                                                                     \
-  do                                                                                                     \
-    {                                                                                                    \
-      const std::string expect_actual_ = (actual);                                                       \
-      const std::string expect_wanted_ = (expected);                                                     \
-      cr_assert(expect_actual_ == expect_wanted_, "%s\n  got:  `%s`\n  want: `%s`", #actual,              \
-                expect_actual_.c_str(), expect_wanted_.c_str());                                         \
-    }                                                                                                    \
-  while (0)
 
-#define EXPECT_CONTAINS(haystack, needle)                                                                \
-  do                                                                                                     \
-    {                                                                                                    \
-      const std::string expect_h_ = (haystack);                                                          \
-      const std::string expect_n_ = (needle);                                                            \
-      cr_assert(expect_h_.find(expect_n_) != std::string::npos, "%s\n  `%s`\n  does not contain `%s`",    \
-                #haystack, expect_h_.c_str(), expect_n_.c_str());                                        \
-    }                                                                                                    \
-  while (0)
 
 namespace {
 

@@ -2,13 +2,11 @@
 // forwarders see, query validation.
 #include <criterion/criterion.h>
 
+#include "expect.hpp"
 #include "subscriptions/subscription.hpp"
 
 #include <string>
 
-// Criterion's macros evaluate their arguments in separate statements: compare std::strings.
-#define EXPECT_SAME(a, b) do { const std::string x_ = (a), y_ = (b); cr_assert(x_ == y_, "%s != %s", x_.c_str(), y_.c_str()); } while (0)
-#define EXPECT_DIFFERENT(a, b) do { const std::string x_ = (a), y_ = (b); cr_assert(x_ != y_, "both %s", x_.c_str()); } while (0)
 
 using wec::SubscriptionConfig;
 
@@ -46,7 +44,7 @@ Test(glob, subscription_allows_any_identity_name)
 Test(uuid, name_based_uuid_is_rfc4122_version_5)
 {
   // RFC 4122 appendix B style check with the DNS namespace: uuid5(NAMESPACE_DNS, "python.org").
-  EXPECT_SAME(wec::name_based_uuid("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "python.org"),
+  EXPECT_STR(wec::name_based_uuid("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "python.org"),
               "886313E1-3B8A-5372-9B90-0C9AEE199E5D");
 }
 
@@ -54,24 +52,24 @@ Test(version, stable_for_unchanged_subscription_and_changes_with_visible_options
 {
   SubscriptionConfig a = sample();
   SubscriptionConfig b = sample();
-  EXPECT_SAME(wec::subscription_version(a, "https://h:5986"), wec::subscription_version(b, "https://h:5986"));
-  EXPECT_SAME(wec::subscription_uuid(a), wec::subscription_uuid(b));
+  EXPECT_STR(wec::subscription_version(a, "https://h:5986"), wec::subscription_version(b, "https://h:5986"));
+  EXPECT_STR(wec::subscription_uuid(a), wec::subscription_uuid(b));
 
   const std::string base = wec::subscription_version(a, "https://h:5986");
   b.heartbeat_seconds = 60;
-  EXPECT_DIFFERENT(base, wec::subscription_version(b, "https://h:5986"));
+  EXPECT_STR_NE(base, wec::subscription_version(b, "https://h:5986"));
   b = sample();
   b.rendered_text = true;
-  EXPECT_DIFFERENT(base, wec::subscription_version(b, "https://h:5986"));
+  EXPECT_STR_NE(base, wec::subscription_version(b, "https://h:5986"));
   b = sample();
   b.query = "<QueryList><Query Id='0'><Select Path='System'>*</Select></Query></QueryList>";
-  EXPECT_DIFFERENT(base, wec::subscription_version(b, "https://h:5986"));
-  EXPECT_DIFFERENT(base, wec::subscription_version(a, "https://other:5986"));
+  EXPECT_STR_NE(base, wec::subscription_version(b, "https://h:5986"));
+  EXPECT_STR_NE(base, wec::subscription_version(a, "https://other:5986"));
 
   // computers() is not visible to a forwarder: the version stays.
   b = sample();
   b.computers = {"*"};
-  EXPECT_SAME(base, wec::subscription_version(b, "https://h:5986"));
+  EXPECT_STR(base, wec::subscription_version(b, "https://h:5986"));
 }
 
 Test(query, validation)

@@ -1,6 +1,8 @@
 // Unit tests for wec::wsman: parsing the SOAP requests Windows sends and building our responses.
 #include <criterion/criterion.h>
 
+#include "expect.hpp"
+
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
@@ -26,25 +28,6 @@
 using namespace wec::wsman;
 
 
-// Criterion's cr_assert_str_eq keeps the raw pointers past the end of the full expression, so
-// temporaries (`f().c_str()`) dangle; compare owned copies instead.
-#define EXPECT_STR(actual, expected)                                                                     \
-  do                                                                                                     \
-    {                                                                                                    \
-      const std::string expect_actual_ = (actual);                                                       \
-      const std::string expect_wanted_ = (expected);                                                     \
-      cr_assert(expect_actual_ == expect_wanted_, "%s\n  got:  `%s`\n  want: `%s`", #actual,              \
-                expect_actual_.c_str(), expect_wanted_.c_str());                                         \
-    }                                                                                                    \
-  while (0)
-#define EXPECT_STR_NE(a, b)                                                                              \
-  do                                                                                                     \
-    {                                                                                                    \
-      const std::string expect_a_ = (a);                                                                 \
-      const std::string expect_b_ = (b);                                                                 \
-      cr_assert(expect_a_ != expect_b_, "%s == %s: `%s`", #a, #b, expect_a_.c_str());                   \
-    }                                                                                                    \
-  while (0)
 
 namespace {
 
