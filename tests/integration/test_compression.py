@@ -4,13 +4,11 @@ to the raw bytes, and a body that would expand past the limit gets 413."""
 import sys
 
 import wef_forwarder as wef
-from wec_harness import (CORPUS, DATA, REPO, SyslogNg, json_file_config, read_json_lines, subscription_block,
-                         wait_for_lines, windowsevent_source)
+from wec_harness import (CORPUS, DATA, REPO, SyslogNg, https_forwarder, json_file_config, read_json_lines,
+                         subscription_block, wait_for_lines, windowsevent_source)
 
 sys.path.insert(0, str(REPO / "tests" / "simulator"))
 import sldc  # noqa: E402
-
-MANAGER_PATH = "/wsman/SubscriptionManager/WEC"
 
 
 def start(tmp_path, certs, port, extra=""):
@@ -22,18 +20,11 @@ def start(tmp_path, certs, port, extra=""):
     return daemon, output
 
 
-def forwarder(certs, port):
-    pki = certs["dir"]
-    return wef.Forwarder(f"https://localhost:{port}{MANAGER_PATH}", str(pki / "clients" / "win01.corp.example.crt"),
-                         str(pki / "clients" / "win01.corp.example.key"), str(pki / "ca-bundle.crt"),
-                         "win01.corp.example")
-
-
 def test_sldc_is_advertised_and_compressed_batches_arrive_intact(tmp_path, certs, port):
     daemon, output = start(tmp_path, certs, port)
     events = CORPUS.read_text(encoding="utf-8").splitlines()[:200]
     try:
-        with forwarder(certs, port) as fw:
+        with https_forwarder(certs, port) as fw:
             _, subs, _ = fw.enumerate()
             sub = subs[0]
             assert sub.compression == "SLDC"
@@ -52,7 +43,7 @@ def test_sldc_is_advertised_and_compressed_batches_arrive_intact(tmp_path, certs
 def test_real_windows_heartbeat_is_understood(tmp_path, certs, port):
     daemon, _ = start(tmp_path, certs, port)
     try:
-        with forwarder(certs, port) as fw:
+        with https_forwarder(certs, port) as fw:
             _, subs, _ = fw.enumerate()
             status, headers, body = fw.raw_post(
                 subs[0].notify_to, (DATA / "windows-heartbeat.sldc").read_bytes(), conn="delivery",
@@ -71,7 +62,7 @@ def test_decompression_bomb_gets_413(tmp_path, certs, port):
     bomb = sldc.compress(b"\xff\xfe" + b"A\x00" * (3 * 1024 * 1024))  # 6 MB of UTF-16 in a few KB
     assert len(bomb) < 300000
     try:
-        with forwarder(certs, port) as fw:
+        with https_forwarder(certs, port) as fw:
             _, subs, _ = fw.enumerate()
             status, _, _ = fw.raw_post(subs[0].notify_to, bomb, conn="delivery",
                                        headers=[("Content-Type", wef.CONTENT_TYPE), ("Content-Encoding", "SLDC")])
@@ -89,7 +80,7 @@ def test_compression_no_is_not_advertised_and_changes_the_version(tmp_path, cert
     for setting in ("yes", "no"):
         daemon, _ = start(tmp_path / setting, certs, port, extra=f"compression({setting})")
         try:
-            with forwarder(certs, port) as fw:
+            with https_forwarder(certs, port) as fw:
                 _, subs, _ = fw.enumerate()
                 versions[setting] = subs[0].version
                 assert (subs[0].compression == "SLDC") == (setting == "yes")

@@ -10,11 +10,10 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import wef_forwarder as wef
-from wec_harness import (DATA, REPO, SyslogNg, event_field, json_file_config, read_json_lines,
-                         subscription_block, wait_for_lines, windowsevent_source)
+from wec_harness import (DATA, REPO, SyslogNg, event_field, https_forwarder, json_file_config,
+                         read_json_lines, subscription_block, wait_for_lines, windowsevent_source)
 
 EVENT_NS = "{http://schemas.microsoft.com/win/2004/08/events/event}"
-MANAGER_PATH = "/wsman/SubscriptionManager/WEC"
 ASTRAL = "\U00020BB7"  # 𠮷, a surrogate pair in UTF-16
 ASTRAL_EVENT = ("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
                 "<Provider Name='Test-Provider'/><EventID>1</EventID><Level>2</Level>"
@@ -25,14 +24,8 @@ ASTRAL_EVENT = ("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/e
                 "</EventData></Event>")
 
 
-def forwarder(certs, port, machine="win01.corp.example"):
-    pki = certs["dir"]
-    return wef.Forwarder(f"https://localhost:{port}{MANAGER_PATH}", str(pki / "clients" / f"{machine}.crt"),
-                         str(pki / "clients" / f"{machine}.key"), str(pki / "ca-bundle.crt"), machine)
-
-
 def deliver(certs, port, events):
-    with forwarder(certs, port) as fw:
+    with https_forwarder(certs, port) as fw:
         status, subs, _ = fw.enumerate()
         assert status == 200
         fw.check_ack(*fw.send_events(subs[0], events, wef.format_bookmark("Security", 1)))
@@ -45,7 +38,7 @@ def test_rendered_japanese_text_and_astral_characters_round_trip(tmp_path, certs
     daemon = SyslogNg(tmp_path / "s", json_file_config(windowsevent_source(port, certs["dir"], subscriptions), output))
     daemon.start(port=port)
     try:
-        with forwarder(certs, port) as fw:
+        with https_forwarder(certs, port) as fw:
             _, subs, _ = fw.enumerate()
             assert subs[0].content_format == "RenderedText" and subs[0].locale == "ja-JP"
         deliver(certs, port, events + [ASTRAL_EVENT])

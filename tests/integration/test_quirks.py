@@ -1,9 +1,8 @@
 """What real Windows forwarders send that a strict parser would trip on."""
 import wef_forwarder as wef
-from wec_harness import (CORPUS, SyslogNg, event_field, json_file_config, read_json_lines, subscription_block,
-                         wait_for_lines, windowsevent_source)
+from wec_harness import (CORPUS, SyslogNg, event_field, https_forwarder, json_file_config, read_json_lines,
+                         subscription_block, wait_for_lines, windowsevent_source)
 
-MANAGER_PATH = "/wsman/SubscriptionManager/WEC"
 BOOKMARK_MARKER = ("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
                    "<Provider Name='Microsoft-Windows-EventForwarder'/><EventID>111</EventID>"
                    "<TimeCreated SystemTime='2024-05-01T10:00:00.000Z'/><Computer>win01.corp.example</Computer>"
@@ -19,19 +18,12 @@ def start(tmp_path, certs, port, extra_subscription=""):
     return daemon, output
 
 
-def forwarder(certs, port):
-    pki = certs["dir"]
-    return wef.Forwarder(f"https://localhost:{port}{MANAGER_PATH}", str(pki / "clients" / "win01.corp.example.crt"),
-                         str(pki / "clients" / "win01.corp.example.key"), str(pki / "ca-bundle.crt"),
-                         "win01.corp.example")
-
-
 def test_characters_xml_forbids_are_replaced_and_the_event_kept(tmp_path, certs, port):
     event = CORPUS.read_text(encoding="utf-8").splitlines()[0]
     broken = event.replace("<Computer>", "<Computer>\x05bad\x02", 1)
     daemon, output = start(tmp_path, certs, port)
     try:
-        with forwarder(certs, port) as fw:
+        with https_forwarder(certs, port) as fw:
             _, subs, _ = fw.enumerate()
             fw.check_ack(*fw.send_events(subs[0], [broken, event], wef.format_bookmark("Security", 2)))
         assert wait_for_lines(output, 2, 30) == 2
@@ -47,7 +39,7 @@ def test_forwarder_bookmark_marker_is_stored_not_emitted(tmp_path, certs, port):
                        'IsCurrent="true"/></BookmarkList>')
     daemon, output = start(tmp_path, certs, port)
     try:
-        with forwarder(certs, port) as fw:
+        with https_forwarder(certs, port) as fw:
             _, subs, _ = fw.enumerate()
             fw.check_ack(*fw.send_events(subs[0], [BOOKMARK_MARKER], marker_bookmark))
             _, _, raw = fw.enumerate()
@@ -63,13 +55,13 @@ def test_forwarder_bookmark_marker_is_stored_not_emitted(tmp_path, certs, port):
 
 def test_old_delivery_url_is_accepted_after_a_version_change(tmp_path, certs, port):
     daemon, output = start(tmp_path / "a", certs, port)
-    with forwarder(certs, port) as fw:
+    with https_forwarder(certs, port) as fw:
         _, subs, _ = fw.enumerate()
         old = subs[0]
     daemon.stop()
     daemon, output = start(tmp_path / "b", certs, port, extra_subscription="heartbeat(120)")
     try:
-        with forwarder(certs, port) as fw:
+        with https_forwarder(certs, port) as fw:
             _, subs, _ = fw.enumerate()
             assert subs[0].version != old.version
             # Windows keeps using the subscription it has until its next refresh

@@ -52,6 +52,16 @@ def make_certs(directory, clients=(), other_ca=False, expired=()):
     return None
 
 
+def https_forwarder(certs, port, machine="win01.corp.example", cert_name=None, **options):
+    """A simulated forwarder with its client certificate, for the collector on 127.0.0.1:port."""
+    import wef_forwarder
+    pki = Path(certs["dir"])
+    cert_name = cert_name or machine
+    return wef_forwarder.Forwarder(f"https://localhost:{port}/wsman/SubscriptionManager/WEC",
+                                   str(pki / "clients" / f"{cert_name}.crt"), str(pki / "clients" / f"{cert_name}.key"),
+                                   str(pki / "ca-bundle.crt"), machine, **options)
+
+
 def subscription_block(name, computers, query=None, extra=""):
     query = query or "<QueryList><Query Id='0'><Select Path='Security'>*</Select></Query></QueryList>"
     globs = " ".join(f'"{c}"' for c in computers)
