@@ -8,7 +8,10 @@ from the first request to the last line on disk and syslog-ng's peak RSS for eac
 median of the runs, and with both transports the Kerberos/HTTPS ratio.
 
     /usr/bin/python3 tests/bench/bench_e2e.py [--machines 20] [--events 200000] [--runs 3]
-                                              [--transport https|kerberos|both]
+                                              [--transport https|kerberos|both] [--compression yes|no|both]
+
+With compression(yes) (the product's default) the forwarders compress with SLDC as Windows does
+(the simulator uses the project's C++ encoder when it is built) and the collector decompresses.
 """
 import argparse
 import statistics
@@ -25,7 +28,7 @@ from wec_harness import (CORPUS, SyslogNg, free_port, json_file_config, make_cer
 import wef_forwarder as wef  # noqa: E402
 
 
-def start_collector(workdir, transport, pki, kdc, window):
+def start_collector(workdir, transport, pki, kdc, window, compression):
     port = free_port()
     subscription = subscription_block("bench", ["*.corp.example", "*.wec.test"])
     if transport == "https":
@@ -34,15 +37,16 @@ def start_collector(workdir, transport, pki, kdc, window):
     else:
         keytab = Path(kdc.directory) / "service.keytab"
         listener = f'kerberos(keytab("{keytab}") port({port}))'
-    source = f'windowsevent(ip("127.0.0.1") hostname("localhost") {listener} {subscription} log-iw-size({window}))'
+    source = (f'windowsevent(ip("127.0.0.1") hostname("localhost") {listener} {subscription} '
+              f'log-iw-size({window}) compression({compression}))')
     output = workdir / "events.json"
     daemon = SyslogNg(workdir / "syslog-ng", json_file_config(source, output))
     daemon.start(port=port, env=kdc.env if kdc else None)
     return daemon, output, port
 
 
-def one_run(workdir, transport, pki, kdc, machines, events_total, batch_size, window):
-    daemon, output, port = start_collector(workdir, transport, pki, kdc, window)
+def one_run(workdir, transport, pki, kdc, machines, events_total, batch_size, window, compression):
+    daemon, output, port = start_collector(workdir, transport, pki, kdc, window, compression)
     try:
         per_machine = events_total // len(machines)
         common = dict(events=str(CORPUS), total_events=per_machine, batch_size=batch_size, deadline=900,
@@ -95,10 +99,12 @@ def main():
     parser.add_argument("--batch-size", type=int, default=400, help="events per Events message (at most)")
     parser.add_argument("--window", type=int, default=20000, help="log-iw-size() of the source")
     parser.add_argument("--transport", choices=["https", "kerberos", "both"], default="https")
+    parser.add_argument("--compression", choices=["yes", "no", "both"], default="no")
     args = parser.parse_args()
 
     machines = [f"win{n:02d}.corp.example" for n in range(1, args.machines + 1)]
     transports = ["https", "kerberos"] if args.transport == "both" else [args.transport]
+    compressions = ["no", "yes"] if args.compression == "both" else [args.compression]
     medians = {}
     with tempfile.TemporaryDirectory(prefix="wec-bench-") as tmp:
         tmp = Path(tmp)
@@ -111,25 +117,35 @@ def main():
             kdc = start_kdc(tmp / "kdc", machines)
         try:
             for transport in transports:
-                rates, peaks = [], []
-                for run in range(1, args.runs + 1):
-                    simulator_cpu = time.process_time()
-                    rate, rss, count, elapsed, daemon_cpu = one_run(tmp / f"{transport}{run}", transport, pki, kdc,
-                                                                    machines, args.events, args.batch_size, args.window)
-                    simulator_cpu = time.process_time() - simulator_cpu
-                    rates.append(rate)
-                    peaks.append(rss)
-                    print(f"{transport} run {run}: {count} events from {len(machines)} machines in {elapsed:.2f} s = "
-                          f"{rate:,.0f} events/s, syslog-ng peak RSS {rss / 1024:.1f} MiB, CPU seconds: syslog-ng "
-                          f"{daemon_cpu:.1f}, simulator {simulator_cpu:.1f}", flush=True)
-                medians[transport] = statistics.median(rates)
-                print(f"{transport} median of {args.runs}: {medians[transport]:,.0f} events/s, peak RSS "
-                      f"{statistics.median(peaks) / 1024:.1f} MiB (median), {max(peaks) / 1024:.1f} MiB (max)", flush=True)
+                for compression in compressions:
+                    label = f"{transport} compression({compression})"
+                    rates, peaks = [], []
+                    for run in range(1, args.runs + 1):
+                        simulator_cpu = time.process_time()
+                        rate, rss, count, elapsed, daemon_cpu = one_run(
+                            tmp / f"{transport}-{compression}{run}", transport, pki, kdc, machines, args.events,
+                            args.batch_size, args.window, compression)
+                        simulator_cpu = time.process_time() - simulator_cpu
+                        rates.append(rate)
+                        peaks.append(rss)
+                        print(f"{label} run {run}: {count} events from {len(machines)} machines in {elapsed:.2f} s = "
+                              f"{rate:,.0f} events/s, syslog-ng peak RSS {rss / 1024:.1f} MiB, CPU seconds: "
+                              f"syslog-ng {daemon_cpu:.1f}, simulator {simulator_cpu:.1f}", flush=True)
+                    medians[(transport, compression)] = statistics.median(rates)
+                    print(f"{label} median of {args.runs}: {medians[(transport, compression)]:,.0f} events/s, peak RSS "
+                          f"{statistics.median(peaks) / 1024:.1f} MiB (median), {max(peaks) / 1024:.1f} MiB (max)",
+                          flush=True)
         finally:
             if kdc:
                 kdc.stop()
-    if len(medians) == 2:
-        print(f"kerberos / https: {medians['kerberos'] / medians['https']:.0%}")
+    for compression in compressions:
+        if ("kerberos", compression) in medians and ("https", compression) in medians:
+            ratio = medians[("kerberos", compression)] / medians[("https", compression)]
+            print(f"kerberos / https with compression({compression}): {ratio:.0%}")
+    for transport in transports:
+        if (transport, "yes") in medians and (transport, "no") in medians:
+            ratio = medians[(transport, "yes")] / medians[(transport, "no")]
+            print(f"{transport}: compression(yes) / compression(no): {ratio:.0%}")
 
 
 if __name__ == "__main__":
