@@ -87,3 +87,18 @@ def test_compression_no_is_not_advertised_and_changes_the_version(tmp_path, cert
         finally:
             daemon.stop()
     assert versions["yes"] != versions["no"]
+
+
+def test_round_trip_through_the_simulator_encoder_whatever_the_subscription_says(tmp_path, certs, port):
+    daemon, output = start(tmp_path, certs, port, extra="compression(no)")
+    pki = certs["dir"]
+    try:
+        result = wef.run_machine(f"https://localhost:{port}/wsman/SubscriptionManager/WEC", "win01.corp.example",
+                                 str(pki / "clients" / "win01.corp.example.crt"),
+                                 str(pki / "clients" / "win01.corp.example.key"), str(pki / "ca-bundle.crt"),
+                                 str(CORPUS), total_events=1500, batch_size=300, compress="always",
+                                 retry_interval=0.5, max_retries=3, deadline=120)
+        assert result.ok, result.error
+        assert wait_for_lines(output, 1500, 30) == 1500
+    finally:
+        daemon.stop()

@@ -1382,7 +1382,8 @@ class Forwarder:
                  key_password: str | None = None, ssl_context: ssl.SSLContext | None = None,
                  max_envelope_size: int = DEFAULT_MAX_ENVELOPE_SIZE,
                  locale: str | None = "en-US", data_locale: str | None = "en-US",
-                 tls_version: str | None = None, kerberos: KerberosClient | None = None):
+                 tls_version: str | None = None, kerberos: KerberosClient | None = None,
+                 compress: str = "auto"):
         self.url = url
         _split_url(url)   # validate
         self.machine = machine or socket.getfqdn()
@@ -1395,6 +1396,9 @@ class Forwarder:
         self.connect_port = connect_port
         self.timeout = timeout
         self.max_envelope_size = max_envelope_size
+        if compress not in ("auto", "always", "never"):
+            raise ValueError("compress must be auto, always or never, not %r" % compress)
+        self.compress = compress   # auto: SLDC when the subscription asks for it, as Windows
         self.locale = locale
         self.data_locale = data_locale
         self.statuses: collections.Counter = collections.Counter()
@@ -1686,7 +1690,8 @@ class Forwarder:
     def _delivery_connection(self, sub: Subscription, url: str) -> "_Conn":
         """The delivery connection for ``url``, marked to compress when ``sub`` asked for SLDC."""
         conn = self.connection(url)
-        conn.wef_sldc = (sub.compression or "").upper() == "SLDC"
+        asked = (sub.compression or "").upper() == "SLDC"
+        conn.wef_sldc = self.compress == "always" or (self.compress == "auto" and asked)
         return conn
 
     # -- connection A --------------------------------------------------------------------
@@ -2004,6 +2009,7 @@ class RunOptions:
     principal: str | None = None            # e.g. WIN01$ or WIN01$@WEC.TEST
     scheme: str = "Kerberos"                # or Negotiate
     tabs: bool = False                      # spec framing (tabs) instead of Windows'
+    compress: str = "auto"                  # SLDC: auto (when the subscription asks), always, never
     spn: str | None = None                  # e.g. HOST/wec.wec.test (default HTTP/<host>)
     krb5_config: str | None = None          # sets KRB5_CONFIG (process-wide)
 
@@ -2103,7 +2109,7 @@ def run_subscription(url: str, machine: str, sub: Subscription, events, *,
 
     fw = Forwarder(url, machine=machine, ssl_context=ssl_context,
                    connect_host=opts.connect_host, connect_port=opts.connect_port,
-                   timeout=opts.timeout, kerberos=kerberos)
+                   timeout=opts.timeout, kerberos=kerberos, compress=opts.compress)
     next_seq = sub.start_seq
     res.start_seqs.append(next_seq)
     try:
@@ -2270,7 +2276,7 @@ def run_machine(url: str, machine: str, cert: str | None, key: str | None, ca: s
                                      % (cert, key, ca, exc)) from None
         fw = Forwarder(url, machine=machine, ssl_context=ctx, connect_host=opts.connect_host,
                        connect_port=opts.connect_port, timeout=opts.timeout,
-                       kerberos=kerberos)
+                       kerberos=kerberos, compress=opts.compress)
         attempts = 0
         while True:
             try:
@@ -2483,6 +2489,9 @@ exit status: 0 all events acked, 1 a machine failed or gave up, 2 usage error.""
                    help="accept Subscribes Windows would refuse (wrong mode/policy, SLDC)")
     p.add_argument("--issuer-ca", metavar="PEM",
                    help="the clients' issuing CA: require its thumbprint in the Policy")
+    p.add_argument("--compress", choices=("auto", "always", "never"), default="auto",
+                   help="SLDC-compress delivery bodies: auto = when the subscription asks for it "
+                        "(as Windows), always (even when it does not: tests the fallback), never")
     k = p.add_argument_group("Kerberos mode (http:// URL, port 5985)")
     k.add_argument("--kerberos", action="store_true",
                    help="authenticate with Kerberos and encrypt the bodies (implied by an "
@@ -2539,7 +2548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_envelope_size=args.max_envelope_size, send_heartbeat=not args.no_heartbeat,
         subscription_end=args.subscription_end, subscription_end_status=status_uri,
         subscription_end_fault=args.subscription_end_fault, strict=not args.lenient,
-        issuer_ca=args.issuer_ca, subscriptions=args.subscription)
+        issuer_ca=args.issuer_ca, subscriptions=args.subscription, compress=args.compress)
     krb_args = {}
     if kerberos:
         options.update(scheme=args.scheme, tabs=args.tabs, spn=args.spn,
