@@ -205,10 +205,12 @@ int SourceDriver::primary_port() const
 
 std::string SourceDriver::persist_base() const
 {
+  // Not derived from ports or listeners: adding kerberos() or moving a port keeps the bookmarks.
+  // Several windowsevent() sources serving the same identities need their own persist-name().
   const gchar *persist_name = super_->super.super.super.persist_name;
   if (persist_name && *persist_name)
     return persist_name;
-  return "port-" + std::to_string(primary_port());
+  return "default";
 }
 
 const char *SourceDriver::stats_instance()

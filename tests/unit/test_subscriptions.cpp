@@ -41,6 +41,17 @@ Test(glob, subscription_allows_any_identity_name)
   cr_assert_not(wec::subscription_allows(s, {}));
 }
 
+Test(glob, principals_match_only_globs_with_a_realm)
+{
+  SubscriptionConfig s = sample();
+  s.computers = {"*.corp.example"};
+  cr_assert_not(wec::subscription_allows(s, {"alice@CHILD.CORP.EXAMPLE"}));
+  cr_assert(wec::subscription_allows(s, {"WIN10$@CORP.EXAMPLE", "win10.corp.example", "WIN10$", "win10"}));
+  s.computers = {"*$@CORP.EXAMPLE"};
+  cr_assert(wec::subscription_allows(s, {"WIN10$@CORP.EXAMPLE", "win10.corp.example"}));
+  cr_assert_not(wec::subscription_allows(s, {"alice@CORP.EXAMPLE"}));
+}
+
 Test(uuid, name_based_uuid_is_rfc4122_version_5)
 {
   // RFC 4122 appendix B style check with the DNS namespace: uuid5(NAMESPACE_DNS, "python.org").

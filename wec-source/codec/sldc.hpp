@@ -1,7 +1,7 @@
 // SLDC (ECMA-321 / ISO/IEC 22091 Streaming Lossless Data Compression): the only compression
 // Windows Event Forwarding uses (subscription option Compression=SLDC, header
 // Content-Encoding: SLDC). Written from the standard's description and the protocol notes in
-// docs (wef-protocol.md section 3); no third-party decoder was ported.
+// notes on Windows' framing; no third-party decoder was ported.
 //
 // Stream format, bits MSB-first:
 //   control symbol   nine 1-bits + 4-bit code (13 bits): FLUSH 0, SCHEME1 1, SCHEME2 2,

@@ -80,10 +80,15 @@ bool glob_match(std::string_view pattern, std::string_view text)
 
 bool subscription_allows(const SubscriptionConfig &subscription, const std::vector<std::string> &identity_names)
 {
+  // Principals ("WIN10$@CORP.EXAMPLE") are matched only by globs that name a realm, host names
+  // only by globs without one: "*.corp.example" must not admit alice@CHILD.CORP.EXAMPLE.
   for (const auto &pattern : subscription.computers)
-    for (const auto &name : identity_names)
-      if (glob_match(pattern, name))
-        return true;
+    {
+      const bool pattern_is_principal = pattern.find('@') != std::string::npos;
+      for (const auto &name : identity_names)
+        if ((name.find('@') != std::string::npos) == pattern_is_principal && glob_match(pattern, name))
+          return true;
+    }
   return false;
 }
 

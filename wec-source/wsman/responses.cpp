@@ -1,5 +1,5 @@
 // The SOAP responses of the collector, written as compact strings in the exact shape Windows
-// WEC uses (see wef-protocol.md §1.3): prefixes s a n w p e, no whitespace between elements.
+// WEC uses (the published Windows capture): prefixes s a n w p e, no whitespace between elements.
 #include "responses.hpp"
 
 #include <openssl/rand.h>
