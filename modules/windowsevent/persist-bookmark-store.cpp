@@ -1,8 +1,11 @@
 #include "persist-bookmark-store.hpp"
 
+#include <sys/statvfs.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -71,6 +74,65 @@ guint32 crc_of(const std::string &data)
   return static_cast<guint32>(crc32(0L, reinterpret_cast<const Bytef *>(data.data()), static_cast<uInt>(data.size())));
 }
 
+// syslog-ng 3.38's persist-state.c keeps at least PERSIST_FILE_MAX_ENTRY_SIZE bytes free at the
+// end of the mapped file: an allocation that leaves less makes _alloc_value() grow the file by
+// PERSIST_FILE_INITIAL_SIZE. When that write fails (filesystem full) it logs "Can't preallocate
+// space for persist file" and runs the persist state's error handler, main_loop_exit(): syslog-ng
+// shuts down, with exit status 0 (systemd's Restart=on-failure does not restart it). The entry
+// itself is still returned (that batch is stored and acknowledged correctly); the next ones find
+// no room ("No more free space exhausted in persist file") and get 503 from a collector that is
+// stopping. These constants are private to persist-state.c; the values are 3.38.1's.
+constexpr std::uint64_t kPersistMaxEntrySize = 8448;   // PERSIST_FILE_MAX_ENTRY_SIZE
+constexpr std::uint64_t kPersistGrowStep = 16384;      // PERSIST_FILE_INITIAL_SIZE
+constexpr std::uint64_t kPersistKeyBlockSize = 4096;   // PERSIST_STATE_KEY_BLOCK_SIZE
+constexpr std::uint64_t kPersistValueHeader = 8;       // sizeof(PersistValueHeader)
+
+// Bytes by which persist_state_alloc_entry(state, name, size) would grow the file: the value,
+// then, if the name no longer fits into the current key block, a new key block (_add_key()).
+// Main thread only (the fields change only there).
+std::uint64_t persist_growth_for(const PersistState *state, const std::string &name, std::size_t size)
+{
+  const std::uint64_t page = static_cast<std::uint64_t>(getpagesize());
+  std::uint64_t offset = state->current_ofs;
+  std::uint64_t file_size = state->current_size;
+  std::uint64_t growth = 0;
+  auto allocate = [&](std::uint64_t bytes) {
+    offset += (bytes + 7) / 8 * 8 + kPersistValueHeader;
+    if (offset + kPersistMaxEntrySize >= file_size)
+      {
+        const std::uint64_t grown = (file_size + kPersistGrowStep + page - 1) / page * page;
+        growth += grown - file_size;
+        file_size = grown;
+      }
+  };
+  allocate(size);
+  // a key record is a length-prefixed name and a 4-byte handle; 8 bytes of each key block stay
+  // reserved for the link to the next block
+  if (static_cast<std::uint64_t>(state->current_key_ofs) + 4 + name.size() + 4 + 8 >
+      static_cast<std::uint64_t>(state->current_key_size))
+    allocate(kPersistKeyBlockSize);
+  return growth;
+}
+
+// Whether the persist file's filesystem can take this allocation and still one more growth step
+// (for syslog-ng's own entries). Counted with f_bavail: conservative for root on filesystems
+// with reserved blocks, but a refused entry only delays a new machine (503, it retries), whereas
+// a failed growth stops syslog-ng.
+bool persist_can_grow(const PersistState *state, std::uint64_t growth, std::string &reason)
+{
+  struct statvfs fs;
+  if (state->fd < 0 || fstatvfs(state->fd, &fs) != 0)
+    return true; // unknown: let syslog-ng try
+  const std::uint64_t available = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+  const std::uint64_t wanted = growth + kPersistGrowStep;
+  if (available >= wanted)
+    return true;
+  reason = "cannot create an entry in the persist file: its filesystem is full (" + std::to_string(available) +
+           " bytes available, " + std::to_string(wanted) +
+           " needed; syslog-ng stops when the persist file cannot grow, so no entry was allocated)";
+  return false;
+}
+
 } // namespace
 
 struct PersistBookmarkStore::Slot
@@ -86,6 +148,7 @@ struct PersistBookmarkStore::Entry
   std::string bookmark;
   bool allocating = false;
   bool allocation_failed = false;
+  std::string allocation_error;
 };
 
 // What the worker and the main thread share: allocation requests and their results.
@@ -97,6 +160,7 @@ struct PersistBookmarkStore::Shared
     int slot = 0;
     std::vector<std::size_t> sizes;                  // wanted entry size per chunk
     std::vector<PersistEntryHandle> handles;         // result, 0 on failure
+    std::string error;                               // why a chunk is 0
   };
 
   std::mutex lock;
@@ -128,15 +192,25 @@ gpointer allocate_on_main_thread(gpointer user_data)
   auto &a = task->allocation;
   for (std::size_t i = 0; i < a.sizes.size(); ++i)
     {
-      PersistEntryHandle handle = persist_state_alloc_entry(shared.state, chunk_name(a.key, a.slot, i).c_str(),
-                                                            a.sizes[i]);
+      const std::string name = chunk_name(a.key, a.slot, i);
+      // Refuse before syslog-ng would have to grow a file it cannot grow (see persist_growth_for()).
+      if (!persist_can_grow(shared.state, persist_growth_for(shared.state, name, a.sizes[i]), a.error))
+        {
+          a.handles.push_back(0);
+          break;
+        }
+      PersistEntryHandle handle = persist_state_alloc_entry(shared.state, name.c_str(), a.sizes[i]);
       if (handle)
         {
           auto *chunk = static_cast<ChunkHeader *>(persist_state_map_entry(shared.state, handle));
           std::memset(chunk, 0, a.sizes[i]); // an empty chunk never validates
           persist_state_unmap_entry(shared.state, handle);
         }
+      else if (a.error.empty())
+        a.error = "cannot create an entry in the persist file (see syslog-ng's messages before this one)";
       a.handles.push_back(handle);
+      if (!handle)
+        break;
     }
   std::function<void()> wake;
   {
@@ -290,6 +364,8 @@ void PersistBookmarkStore::take_finished_allocations()
       else
         entry->allocation_failed = true;
     }
+  if (entry->allocation_failed)
+    entry->allocation_error = std::move(done->error);
 }
 
 BookmarkStore::SaveResult PersistBookmarkStore::save(const std::string &identity, const std::string &subscription,
@@ -324,7 +400,10 @@ BookmarkStore::SaveResult PersistBookmarkStore::save(const std::string &identity
       if (entry->allocation_failed)
         {
           entry->allocation_failed = false; // the next batch tries again
-          error = "cannot create an entry in the persist file (disk full or not writable?)";
+          error = entry->allocation_error.empty()
+                    ? "cannot create an entry in the persist file (disk full or not writable?)"
+                    : entry->allocation_error;
+          entry->allocation_error.clear();
           return SaveResult::Failed;
         }
       if (entry->allocating)
