@@ -6,10 +6,14 @@
 #include <arpa/inet.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
+#include <linux/tcp.h> // TCP_INFO with tcpi_bytes_received
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstdarg>
+#include <cstddef>
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -32,6 +36,10 @@ struct ConnectionState
   bool request_started = false;                    // the request line has arrived
   bool request_received = false;                   // headers and body are complete
   bool closing = false;                            // shut down for missing its deadline
+  bool tls_hello = false;                          // the client's TLS ClientHello arrived
+  bool tls_finished = false;                       // the client's TLS Finished arrived: handshake done
+  bool tls_refused = false;                        // its certificate was refused (and that was logged)
+  std::uint64_t bytes_at_since = 0;                // TCP bytes received at `since` (TLS: at the handshake's end)
 };
 
 struct RequestState
@@ -39,6 +47,7 @@ struct RequestState
   std::uint64_t id = 0;
   std::string body;
   bool too_large = false;
+  std::uint64_t received = 0;    // body bytes so far
   std::optional<Response> ready; // set by answer() while the connection is suspended
   MHD_Connection *connection = nullptr;
   std::string authenticate_header; // "Kerberos <AP-REP>" for the reply to an authenticating request
@@ -139,6 +148,14 @@ MHD_Result queue(MHD_Connection *connection, const Response &plain, const Reques
   return result;
 }
 
+// HTTP authentication scheme names are case-insensitive (RFC 9110).
+bool equals_ignoring_case(std::string_view a, std::string_view b)
+{
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
 // 401 with both schemes a WinRM client may use.
 Response kerberos_challenge()
 {
@@ -161,9 +178,9 @@ std::optional<Response> kerberos_request(Listener::Impl *self, MHD_Connection *c
       std::string_view scheme_name = value.substr(0, space);
       std::string token;
       auth::AuthScheme scheme;
-      if (scheme_name == "Kerberos")
+      if (equals_ignoring_case(scheme_name, "Kerberos"))
         scheme = auth::AuthScheme::Kerberos;
-      else if (scheme_name == "Negotiate")
+      else if (equals_ignoring_case(scheme_name, "Negotiate"))
         scheme = auth::AuthScheme::Negotiate;
       else
         {
@@ -191,7 +208,8 @@ std::optional<Response> kerberos_request(Listener::Impl *self, MHD_Connection *c
       conn->identity_names = auth::kerberos_identity_names(conn->identity);
       conn->security = std::move(outcome.context);
       if (!outcome.reply_token.empty())
-        state->authenticate_header = std::string(scheme_name) + " " + auth::base64_encode(outcome.reply_token);
+        state->authenticate_header = std::string(scheme == auth::AuthScheme::Kerberos ? "Kerberos" : "Negotiate") +
+                                     " " + auth::base64_encode(outcome.reply_token);
       request.identity = conn->identity;
       request.identity_names = conn->identity_names;
       if (request.body.empty())
@@ -247,6 +265,7 @@ int verify_client_certificate(gnutls_session_t session)
       self->log(LogLevel::Error, "windowsevent: TLS handshake refused",
                 {{"peer", state->peer}, {"listener", self->description()}, {"reason", error},
                  {"hint", "the forwarder's certificate must be valid and issued by a CA in ca-file()/ca-dir()"}});
+      state->tls_refused = true;
       return GNUTLS_E_CERTIFICATE_ERROR;
     }
   state->identity = identity.common_name;
@@ -255,6 +274,58 @@ int verify_client_certificate(gnutls_session_t session)
     if (name != identity.common_name)
       state->identity_names.push_back(name);
   return 0;
+}
+
+// TCP bytes received on the connection so far (a FIN counts as one); nothing if unknown.
+std::optional<std::uint64_t> tcp_bytes_received(MHD_Connection *connection)
+{
+  tcp_info info{};
+  socklen_t size = sizeof(info);
+  const MHD_ConnectionInfo *fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (!fd || getsockopt(fd->connect_fd, IPPROTO_TCP, TCP_INFO, &info, &size) != 0 ||
+      size < offsetof(tcp_info, tcpi_bytes_received) + sizeof(info.tcpi_bytes_received))
+    return std::nullopt;
+  return info.tcpi_bytes_received;
+}
+
+// Notes the handshake steps that tell, when a handshake fails, how far it came.
+int on_handshake_message(gnutls_session_t session, unsigned int type, unsigned int, unsigned int incoming,
+                         const gnutls_datum_t *)
+{
+  Listener::Impl *self = running_listener;
+  if (!self || !incoming)
+    return 0;
+  auto it = self->tls_sessions.find(session);
+  if (it == self->tls_sessions.end())
+    return 0;
+  if (type == GNUTLS_HANDSHAKE_CLIENT_HELLO || type == GNUTLS_HANDSHAKE_CLIENT_HELLO_V2)
+    it->second->tls_hello = true;
+  else if (type == GNUTLS_HANDSHAKE_FINISHED)
+    {
+      it->second->tls_finished = true;
+      it->second->bytes_at_since = tcp_bytes_received(it->second->connection).value_or(0);
+    }
+  return 0;
+}
+
+// A TLS connection closes before its handshake completed. libmicrohttpd reports that only at debug
+// level and without the peer. A client that sent nothing at all (port probe, idle) is not logged;
+// its FIN counts as one received byte.
+void log_failed_handshake(Listener::Impl *self, MHD_Connection *connection, const ConnectionState &state)
+{
+  if (state.tls_finished || state.tls_refused)
+    return;
+  std::optional<std::uint64_t> received = tcp_bytes_received(connection);
+  if (received && *received <= 1)
+    return;
+  const char *reason =
+    state.closing ? (state.tls_hello ? "the handshake did not complete within request-timeout()"
+                                     : "no complete TLS ClientHello within request-timeout()")
+    : state.tls_hello ? "the handshake stopped after the ClientHello: no TLS version (1.2, 1.3) or cipher "
+                        "suite in common, the client does not trust the server certificate, or it gave up"
+                      : "no TLS ClientHello received: not a TLS client (plain HTTP sent to the HTTPS port?)";
+  self->log(LogLevel::Warning, "windowsevent: TLS handshake failed",
+            {{"peer", state.peer}, {"listener", self->description()}, {"reason", reason}});
 }
 
 void on_connection(void *cls, MHD_Connection *connection, void **socket_context,
@@ -276,6 +347,8 @@ void on_connection(void *cls, MHD_Connection *connection, void **socket_context,
             {
               state->session = static_cast<gnutls_session_t>(info->tls_session);
               gnutls_session_set_verify_function(state->session, verify_client_certificate);
+              gnutls_handshake_set_hook_function(state->session, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_PRE,
+                                                 on_handshake_message);
               self->tls_sessions[state->session] = state;
             }
         }
@@ -287,7 +360,10 @@ void on_connection(void *cls, MHD_Connection *connection, void **socket_context,
       if (state)
         {
           if (state->session)
-            self->tls_sessions.erase(state->session);
+            {
+              log_failed_handshake(self, connection, *state);
+              self->tls_sessions.erase(state->session);
+            }
           self->connections.erase(state->connection);
           delete state;
         }
@@ -303,13 +379,28 @@ void *on_request_line(void *, const char *, MHD_Connection *connection)
   return nullptr;
 }
 
-void on_completed(void *cls, MHD_Connection *connection, void **request_context, enum MHD_RequestTerminationCode)
+void on_completed(void *cls, MHD_Connection *connection, void **request_context,
+                  enum MHD_RequestTerminationCode code)
 {
   auto *self = static_cast<Listener::Impl *>(cls);
   if (ConnectionState *conn = connection_state(connection))
     {
+      // The headers arrived, the rest did not: the client went away (libmicrohttpd says so only at
+      // debug level, without the peer). A missed deadline was logged where it closed the connection.
+      const auto *request = static_cast<const RequestState *>(*request_context);
+      if (request && !conn->request_received && !conn->closing &&
+          (code == MHD_REQUEST_TERMINATED_CLIENT_ABORT || code == MHD_REQUEST_TERMINATED_READ_ERROR))
+        {
+          LogTags tags = {{"peer", conn->peer}, {"identity", conn->identity},
+                          {"received", std::to_string(request->received)}};
+          if (const char *length =
+                MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH))
+            tags.push_back({"content_length", length});
+          self->log(LogLevel::Warning, "windowsevent: request incomplete, the client closed the connection", tags);
+        }
       conn->request_started = conn->request_received = false;
       conn->since = std::chrono::steady_clock::now();
+      conn->bytes_at_since = tcp_bytes_received(connection).value_or(0);
     }
   auto *state = static_cast<RequestState *>(*request_context);
   if (state)
@@ -350,6 +441,7 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
 
   if (*upload_data_size)
     {
+      state->received += *upload_data_size;
       if (state->body.size() + *upload_data_size > self->options.max_body_bytes)
         state->too_large = true; // keep reading (and discarding) so that the reply can be sent
       else
@@ -410,6 +502,24 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
 void on_mhd_log(void *cls, const char *format, va_list ap)
 {
   auto *self = static_cast<Listener::Impl *>(cls);
+  static constexpr char kRefused[] = "Error processing request (HTTP response code is %u";
+  if (self->daemon && std::strncmp(format, kRefused, sizeof(kRefused) - 1) == 0)
+    {
+      // libmicrohttpd answered a request it could not parse (the handler never saw it) and closes
+      // the connection. Its logger is given no connection, so there is no peer to name.
+      va_list args;
+      va_copy(args, ap);
+      unsigned status = va_arg(args, unsigned);
+      std::string page = va_arg(args, const char *);
+      va_end(args);
+      std::size_t begin = page.find("<body>"), end = page.find("</body>");
+      if (begin != std::string::npos && end != std::string::npos && end > begin)
+        page = page.substr(begin + 6, end - begin - 6);
+      self->log(LogLevel::Warning,
+                "windowsevent: invalid HTTP request, answered " + std::to_string(status) + ", connection closed",
+                {{"listener", self->description()}, {"reason", page}});
+      return;
+    }
   char buffer[512];
   std::vsnprintf(buffer, sizeof(buffer), format, ap);
   std::string line(buffer);
@@ -540,12 +650,17 @@ void Listener::close_overdue_connections()
     {
       if (conn->closing || conn->request_received || now - conn->since < limit)
         continue;
+      // A request is under way once its request line is complete, or, for a client still sending that
+      // line byte by byte, once bytes arrived after the handshake or the previous answer.
+      const std::optional<std::uint64_t> received = tcp_bytes_received(connection);
+      const bool started = conn->request_started || ((!conn->session || conn->tls_finished) && received &&
+                                                     *received > conn->bytes_at_since);
       // libmicrohttpd times out only silent connections; this also ends slow senders.
       const MHD_ConnectionInfo *fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
       if (fd)
         shutdown(fd->connect_fd, SHUT_RDWR);
       conn->closing = true;
-      if (conn->request_started)
+      if (started)
         impl_->log(LogLevel::Warning, "windowsevent: request not completed in time, connection closed",
                    {{"peer", conn->peer}, {"listener", impl_->description()}, {"identity", conn->identity},
                     {"request_timeout", std::to_string(impl_->options.request_timeout_seconds)}});
