@@ -69,7 +69,7 @@ def test_full_configuration_is_accepted(tmp_path):
     (f'windowsevent({TLS} subscription(name("a") computers("*") content-format(xml) query("{QUERY}")))',
      "content-format(xml) must be events or rendered-text"),
     (f'windowsevent({TLS} subscription(name("a") computers("*") query-file("/nonexistent/q.xml")))',
-     'File "/nonexistent/q.xml" not found'),
+     'query-file("/nonexistent/q.xml") cannot be read'),
     (f'windowsevent({TLS} subscription(name("a") query("{QUERY}")))',
      "needs computers("),
     (f'windowsevent({TLS} subscription(name("a") computers("*")))',

@@ -340,6 +340,13 @@ void on_connection(void *cls, MHD_Connection *connection, void **socket_context,
       self->connections[connection] = state;
       const MHD_ConnectionInfo *addr = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
       state->peer = format_peer(addr ? addr->client_addr : nullptr);
+      // Replies are small and written in pieces (headers, body): without TCP_NODELAY each one
+      // can wait for the forwarder's delayed ACK.
+      if (const MHD_ConnectionInfo *fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD))
+        {
+          int one = 1;
+          setsockopt(fd->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
       if (self->tls())
         {
           const MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
