@@ -86,6 +86,15 @@ log {{ source(s_wec); destination(d_out); flags(flow-control); {log_extra} }};
 """
 
 
+def daemon_env(env=None):
+    """Environment of a syslog-ng process: ours plus `env`. WEC_DAEMON_PRELOAD, when set (by
+    tests/run-sanitized.sh: the ASan/UBSan runtimes), becomes the daemon's LD_PRELOAD only."""
+    result = dict(os.environ, **(env or {}))
+    if os.environ.get("WEC_DAEMON_PRELOAD"):
+        result["LD_PRELOAD"] = os.environ["WEC_DAEMON_PRELOAD"]
+    return result
+
+
 class SyslogNg:
     """One syslog-ng process with its own persist file, control socket and internal log."""
 
@@ -107,12 +116,12 @@ class SyslogNg:
 
     def syntax_check(self, env=None):
         return subprocess.run(self.command("--syntax-only"), capture_output=True, text=True, timeout=60,
-                              env=dict(os.environ, **(env or {})))
+                              env=daemon_env(env))
 
     def start(self, port=None, timeout=20, extra=(), env=None):
         log = open(self.stderr_path, "a")
         self.proc = subprocess.Popen(self.command(*extra), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                     env=dict(os.environ, **(env or {})))
+                                     env=daemon_env(env))
         log.close()
         if port:
             wait_for_port(port, timeout, self)
