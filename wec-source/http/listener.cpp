@@ -88,6 +88,7 @@ struct Listener::Impl
   std::unordered_map<MHD_Connection *, ConnectionState *> connections;
   std::chrono::steady_clock::time_point next_deadline_check;
   std::string start_errors; // what libmicrohttpd said while starting
+  bool stopping = false;    // shutting down: no request may be suspended any more
 
   Impl(const ListenerOptions &o, RequestHandler &h, LogFunction l) : options(o), handler(h), log(std::move(l)) {}
 
@@ -496,7 +497,9 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
     if (std::optional<Response> refusal = kerberos_request(self, connection, conn, state, request))
       return queue(connection, *refusal, state);
 
-  std::optional<Response> response = self->handler.on_request(request);
+  // While stopping, libmicrohttpd must not be left with a suspended connection (it aborts).
+  std::optional<Response> response =
+    self->stopping ? std::optional<Response>(plain_status(MHD_HTTP_SERVICE_UNAVAILABLE)) : self->handler.on_request(request);
   if (response)
     return queue(connection, *response, state);
 
@@ -690,6 +693,7 @@ void Listener::answer(std::uint64_t request_id, Response response)
 
 void Listener::answer_all_pending(const Response &response)
 {
+  impl_->stopping = true;
   while (!impl_->suspended.empty())
     answer(impl_->suspended.begin()->first, response);
   for (int i = 0; i < 3; ++i)

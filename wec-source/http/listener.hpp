@@ -58,7 +58,9 @@ public:
   long timeout_ms() const;        // how long the caller may sleep before run(); -1: no limit
   void run();                     // accept, read, handshake, dispatch; never blocks
   void answer(std::uint64_t request_id, Response response);
-  void answer_all_pending(const Response &response); // before shutdown: no request stays suspended
+  // Before shutdown: answers every waiting request, and every later one with 503, so that no
+  // connection stays suspended (libmicrohttpd aborts when stopped with one).
+  void answer_all_pending(const Response &response);
   std::size_t pending_count() const;
   std::string description() const; // "https://0.0.0.0:5986"
 
