@@ -1461,7 +1461,13 @@ class Forwarder:
             conn.putrequest("POST", path, skip_host=True, skip_accept_encoding=True)
             for name, value in hdrs:
                 conn.putheader(name, value)
-            conn.endheaders(body)
+            try:
+                conn.endheaders(body)
+            except (OSError, ssl.SSLError) as send_error:
+                # A server may answer (413) and close before the body is read; the write then
+                # fails, but the answer is already in the socket's receive queue: read it.
+                if not self._answered_before_close(conn):
+                    raise send_error
             conn.wef_requests += 1
             resp = conn.getresponse()
             data = resp.read()
@@ -1485,6 +1491,20 @@ class Forwarder:
                     "401 on %s without WWW-Authenticate %s (got %r)"
                     % (path, " and ".join(missing), self.last_www_authenticate))
         return resp.status, headers, data
+
+    @staticmethod
+    def _answered_before_close(conn, wait: float = 5.0) -> bool:
+        """After a failed write: did the server send something (its answer) to read?"""
+        sock = conn.sock
+        if sock is None:
+            return False
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        try:
+            readable, _, _ = select.select([sock], [], [], wait)
+        except (OSError, ValueError):
+            return False
+        return bool(readable)
 
     def _ensure_connected(self, conn) -> None:
         if conn.sock is not None and conn.wef_requests and conn.dropped():
