@@ -2,6 +2,8 @@
 // namespace-aware: elements are matched by namespace URI + local name, never by prefix).
 #include "message.hpp"
 
+#include "bookmark.hpp"
+
 #include <climits>
 #include <cstring>
 #include <memory>
@@ -304,7 +306,7 @@ attribute(const xmlNode *node, const char *name, const char *ns = nullptr)
 }
 
 // ---------------------------------------------------------------------------------------------
-// A small serializer for the bookmark (and for events sent as elements instead of CDATA). It
+// A small serializer for events sent as elements instead of CDATA. It
 // declares every namespace the subtree uses, so the result is a standalone well-formed document
 // even when the declarations lived on ancestors.
 
@@ -466,15 +468,6 @@ serialize(const xmlNode *node, std::string &out, std::vector<Binding> &scope)
   scope.resize(mark);
 }
 
-std::string
-serialize_element(const xmlNode *node)
-{
-  std::string out;
-  std::vector<Binding> scope;
-  serialize(node, out, scope);
-  return out;
-}
-
 // ---------------------------------------------------------------------------------------------
 
 Action
@@ -519,18 +512,23 @@ namespace_name(const xmlNode *node)
   return one_line(out.c_str());
 }
 
-void
-read_bookmark(const xmlNode *node, Message &out)
+// Only a well-formed <BookmarkList> is kept, re-serialised: it goes back into a later response.
+bool
+read_bookmark(const xmlNode *node, Message &out, std::string &error)
 {
-  std::string xml;
-  bool has_element = false;
-  for (const xmlNode *c = node->children; c; c = c->next)
-    if (c->type == XML_ELEMENT_NODE)
-      {
-        xml += serialize_element(c);
-        has_element = true;
-      }
-  out.bookmark = has_element ? std::move(xml) : text_of(node);
+  std::string canonical;
+  switch (bookmark_from_header(node, canonical, error))
+    {
+    case BookmarkResult::Valid:
+      out.bookmark = std::move(canonical);
+      return true;
+    case BookmarkResult::Empty:
+      return true;
+    case BookmarkResult::Refused:
+      break;
+    }
+  error = "refused bookmark: " + error;
+  return false;
 }
 
 void
@@ -564,8 +562,8 @@ read_events(const xmlNode *events, Message &out)
     }
 }
 
-void
-read_header(const xmlNode *header, Message &out, bool &have_action, bool &have_message_id)
+bool
+read_header(const xmlNode *header, Message &out, bool &have_action, bool &have_message_id, std::string &error)
 {
   for (const xmlNode *h = header->children; h; h = h->next)
     {
@@ -607,8 +605,8 @@ read_header(const xmlNode *header, Message &out, bool &have_action, bool &have_m
             out.max_envelope_size = parse_unsigned(text_of(h));
           else if (std::strcmp(name, "AckRequested") == 0)
             out.ack_requested = true;
-          else if (std::strcmp(name, "Bookmark") == 0)
-            read_bookmark(h, out);
+          else if (std::strcmp(name, "Bookmark") == 0 && !read_bookmark(h, out, error))
+            return false;
         }
       else if (std::strcmp(ns, kNsMsWsman) == 0)
         {
@@ -628,6 +626,7 @@ read_header(const xmlNode *header, Message &out, bool &have_action, bool &have_m
             out.machine_id = text_of(h);
         }
     }
+  return true;
 }
 
 std::once_flag libxml_init_once;
@@ -722,7 +721,11 @@ parse_message(std::string_view xml, Message &out, std::string &error, const Pars
     }
 
   bool have_action = false, have_message_id = false;
-  read_header(header, out, have_action, have_message_id);
+  if (!read_header(header, out, have_action, have_message_id, error))
+    {
+      out.bookmark.reset();
+      return false;
+    }
   if (!have_action || out.action_uri.empty())
     {
       error = "SOAP header has no a:Action";

@@ -33,7 +33,7 @@ struct Message
   unsigned long max_envelope_size = 0; // w:MaxEnvelopeSize, 0 when absent
   bool ack_requested = false;  // w:AckRequested present
 
-  // Events: the w:Bookmark content (the <BookmarkList> element serialised) and each event's XML.
+  // Events: the w:Bookmark content (its <BookmarkList>, re-serialised, see bookmark.hpp) and each event's XML.
   std::optional<std::string> bookmark;
   std::vector<std::string> events;
 
