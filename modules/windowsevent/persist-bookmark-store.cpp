@@ -1,5 +1,7 @@
 #include "persist-bookmark-store.hpp"
 
+#include "wsman/bookmark.hpp"
+
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -22,7 +24,10 @@ namespace {
 
 constexpr guint8 kChunkVersion = 1;
 constexpr std::size_t kMaxEntryBytes = 8192;   // persist-state allows at most ~8440 per entry
-constexpr std::size_t kEntryGranularity = 256; // entries grow in steps, not per byte
+// A chunk is allocated in one of these sizes and reallocated only when it moves up a class: the
+// persist file only grows (a replaced entry's space is reclaimed at the next start), so a bookmark
+// that changes size on every batch must not allocate on every batch.
+constexpr std::size_t kChunkSizeClasses[] = {512, 2048, kMaxEntryBytes};
 
 struct ChunkHeader
 {
@@ -34,16 +39,18 @@ struct ChunkHeader
   guint32 chunk_index;
   guint32 chunk_count;
   guint32 used;          // bytes of the bookmark in this chunk
-  guint32 reserved2;
+  guint32 saved_at;      // seconds since the epoch of the write (chunk 0 counts); 0: before expiry existed
 };
 static_assert(sizeof(ChunkHeader) == 40, "persisted layout");
 
 constexpr std::size_t kChunkPayload = kMaxEntryBytes - sizeof(ChunkHeader);
 
-std::size_t entry_size_for(std::size_t payload)
+std::size_t chunk_size_for(std::size_t payload)
 {
-  std::size_t size = sizeof(ChunkHeader) + payload;
-  return std::min(kMaxEntryBytes, (size + kEntryGranularity - 1) / kEntryGranularity * kEntryGranularity);
+  for (std::size_t size : kChunkSizeClasses)
+    if (sizeof(ChunkHeader) + payload <= size)
+      return size;
+  return kMaxEntryBytes;
 }
 
 // Components of entry names are escaped so that the name splits back unambiguously.
@@ -158,9 +165,9 @@ struct PersistBookmarkStore::Shared
   {
     std::string key;
     int slot = 0;
-    std::vector<std::size_t> sizes;                  // wanted entry size per chunk
-    std::vector<PersistEntryHandle> handles;         // result, 0 on failure
-    std::string error;                               // why a chunk is 0
+    std::vector<std::pair<std::size_t, std::size_t>> chunks; // chunk index, wanted entry size
+    std::vector<PersistEntryHandle> handles;                  // result per request, 0 on failure
+    std::string error;                                         // why a chunk is 0
   };
 
   std::mutex lock;
@@ -190,20 +197,20 @@ gpointer allocate_on_main_thread(gpointer user_data)
       return nullptr;
   }
   auto &a = task->allocation;
-  for (std::size_t i = 0; i < a.sizes.size(); ++i)
+  for (const auto &[index, size] : a.chunks)
     {
-      const std::string name = chunk_name(a.key, a.slot, i);
+      const std::string name = chunk_name(a.key, a.slot, index);
       // Refuse before syslog-ng would have to grow a file it cannot grow (see persist_growth_for()).
-      if (!persist_can_grow(shared.state, persist_growth_for(shared.state, name, a.sizes[i]), a.error))
+      if (!persist_can_grow(shared.state, persist_growth_for(shared.state, name, size), a.error))
         {
           a.handles.push_back(0);
           break;
         }
-      PersistEntryHandle handle = persist_state_alloc_entry(shared.state, name.c_str(), a.sizes[i]);
+      PersistEntryHandle handle = persist_state_alloc_entry(shared.state, name.c_str(), size);
       if (handle)
         {
           auto *chunk = static_cast<ChunkHeader *>(persist_state_map_entry(shared.state, handle));
-          std::memset(chunk, 0, a.sizes[i]); // an empty chunk never validates
+          std::memset(chunk, 0, size); // an empty chunk never validates
           persist_state_unmap_entry(shared.state, handle);
         }
       else if (a.error.empty())
@@ -223,6 +230,23 @@ gpointer allocate_on_main_thread(gpointer user_data)
   return nullptr;
 }
 
+constexpr std::string_view kOwnerMethods[] = {"certificate:", "kerberos:"};
+
+// Entries written before bookmarks were keyed by authentication method name the identity alone.
+// A principal has a realm ('@'); anything else was a certificate CN.
+std::optional<std::string> migrated_owner(const std::string &escaped_owner)
+{
+  for (std::string_view method : kOwnerMethods)
+    if (escaped_owner.compare(0, method.size(), method) == 0)
+      return std::nullopt;
+  return std::string(escaped_owner.find('@') != std::string::npos ? "kerberos:" : "certificate:") + escaped_owner;
+}
+
+guint32 now_seconds()
+{
+  return static_cast<guint32>(g_get_real_time() / G_USEC_PER_SEC);
+}
+
 } // namespace
 
 PersistBookmarkStore::PersistBookmarkStore(PersistState *state, std::string base_name, std::function<void()> wake,
@@ -239,15 +263,15 @@ PersistBookmarkStore::~PersistBookmarkStore()
   shared_->alive = false;
 }
 
-std::string PersistBookmarkStore::entry_key(const std::string &identity, const std::string &subscription) const
+std::string PersistBookmarkStore::entry_key(const std::string &owner, const std::string &subscription) const
 {
-  return "windowsevent_bookmark(" + escape_component(base_name_) + "," + escape_component(identity) + "," +
+  return "windowsevent_bookmark(" + escape_component(base_name_) + "," + escape_component(owner) + "," +
          escape_component(subscription);
 }
 
-void PersistBookmarkStore::load_all()
+std::vector<std::string> PersistBookmarkStore::entry_names() const
 {
-  // Collect first: looking entries up while iterating would touch the table being walked.
+  // Collected first: looking entries up while iterating would touch the table being walked.
   std::vector<std::string> names;
   const std::string prefix = "windowsevent_bookmark(" + escape_component(base_name_) + ",";
   struct Walk
@@ -260,7 +284,39 @@ void PersistBookmarkStore::load_all()
     if (std::strncmp(name, w->prefix->c_str(), w->prefix->size()) == 0)
       w->names->emplace_back(name);
   }, &walk);
+  return names;
+}
 
+void PersistBookmarkStore::migrate_legacy_names(std::vector<std::string> &names)
+{
+  const std::size_t owner_at = ("windowsevent_bookmark(" + escape_component(base_name_) + ",").size();
+  std::size_t migrated = 0;
+  for (auto &name : names)
+    {
+      const std::size_t comma = name.find(',', owner_at);
+      if (comma == std::string::npos)
+        continue;
+      const std::optional<std::string> owner = migrated_owner(name.substr(owner_at, comma - owner_at));
+      if (!owner)
+        continue;
+      const std::string renamed = name.substr(0, owner_at) + *owner + name.substr(comma);
+      if (persist_state_entry_exists(state_, renamed.c_str()))
+        persist_state_remove_entry(state_, name.c_str()); // a newer entry exists already
+      else if (!persist_state_move_entry(state_, name.c_str(), renamed.c_str()))
+        continue; // keep it under its old name; it is simply not found
+      name = renamed;
+      ++migrated;
+    }
+  if (migrated)
+    log_(LogLevel::Notice, "windowsevent: bookmark entries renamed to include the authentication method",
+         {{"entries", std::to_string(migrated)}});
+}
+
+void PersistBookmarkStore::load_all(std::chrono::seconds expiry)
+{
+  std::vector<std::string> names = entry_names();
+  migrate_legacy_names(names);
+  std::map<std::string, std::vector<std::string>> names_by_key;
   for (const auto &name : names)
     {
       // name = <key>,<slot>,<chunk>)
@@ -279,6 +335,7 @@ void PersistBookmarkStore::load_all()
       PersistEntryHandle handle = persist_state_lookup_entry(state_, name.c_str(), &size, &version);
       if (!handle)
         continue;
+      names_by_key[key].push_back(name);
       auto &entry = entries_[key];
       if (!entry)
         entry = std::make_unique<Entry>();
@@ -288,54 +345,87 @@ void PersistBookmarkStore::load_all()
       chunks[chunk] = {handle, size};
     }
 
-  for (auto &[key, entry] : entries_)
-    for (int slot = 0; slot < 2; ++slot)
-      {
-        auto &chunks = entry->slots[slot].chunks;
-        if (chunks.empty() || !chunks[0].first)
+  const guint32 now = now_seconds();
+  std::size_t restored = 0, expired = 0;
+  for (auto it = entries_.begin(); it != entries_.end();)
+    {
+      const std::optional<std::uint32_t> saved_at = read_current(*it->second);
+      if (saved_at && *saved_at == 0)
+        stamp_saved_at(*it->second, now); // written before expiry existed: its age starts now
+      if (saved_at && *saved_at && expiry.count() > 0 && now > *saved_at &&
+          std::chrono::seconds(now - *saved_at) > expiry)
+        {
+          // Removed entries are dropped from the file at syslog-ng's next start.
+          for (const auto &name : names_by_key[it->first])
+            persist_state_remove_entry(state_, name.c_str());
+          it = entries_.erase(it);
+          ++expired;
           continue;
-        auto *first = static_cast<ChunkHeader *>(persist_state_map_entry(state_, chunks[0].first));
-        ChunkHeader head = *first;
-        persist_state_unmap_entry(state_, chunks[0].first);
-        if (head.header.version != kChunkVersion || head.chunk_count == 0 || head.chunk_count > chunks.size())
-          continue;
-        std::string data;
-        bool valid = true;
-        for (guint32 i = 0; i < head.chunk_count && valid; ++i)
-          {
-            if (!chunks[i].first)
-              {
-                valid = false;
-                break;
-              }
-            auto *chunk = static_cast<ChunkHeader *>(persist_state_map_entry(state_, chunks[i].first));
-            valid = chunk->generation == head.generation && chunk->chunk_index == i &&
-                    chunk->used <= chunks[i].second - sizeof(ChunkHeader);
-            if (valid)
-              data.append(reinterpret_cast<const char *>(chunk + 1), chunk->used);
-            persist_state_unmap_entry(state_, chunks[i].first);
-          }
-        if (!valid || data.size() != head.total_length || crc_of(data) != head.checksum)
-          continue;
-        if (entry->current < 0 || head.generation > entry->generation)
-          {
-            entry->current = slot;
-            entry->generation = head.generation;
-            entry->bookmark = std::move(data);
-          }
-      }
-
-  std::size_t restored = 0;
-  for (const auto &pair : entries_)
-    restored += pair.second->current >= 0;
+        }
+      restored += it->second->current >= 0;
+      ++it;
+    }
   if (restored)
     log_(LogLevel::Info, "windowsevent: bookmarks restored from the persist file",
          {{"count", std::to_string(restored)}});
+  if (expired)
+    log_(LogLevel::Notice, "windowsevent: bookmarks of forwarders not heard from within bookmark-expiry() removed",
+         {{"count", std::to_string(expired)}, {"bookmark_expiry", std::to_string(expiry.count())}});
 }
 
-std::optional<std::string> PersistBookmarkStore::load(const std::string &identity, const std::string &subscription)
+std::optional<std::uint32_t> PersistBookmarkStore::read_current(Entry &entry)
 {
-  auto it = entries_.find(entry_key(identity, subscription));
+  std::optional<std::uint32_t> saved_at;
+  for (int slot = 0; slot < 2; ++slot)
+    {
+      auto &chunks = entry.slots[slot].chunks;
+      if (chunks.empty() || !chunks[0].first)
+        continue;
+      auto *first = static_cast<ChunkHeader *>(persist_state_map_entry(state_, chunks[0].first));
+      ChunkHeader head = *first;
+      persist_state_unmap_entry(state_, chunks[0].first);
+      if (head.header.version != kChunkVersion || head.chunk_count == 0 || head.chunk_count > chunks.size())
+        continue;
+      std::string data;
+      bool valid = true;
+      for (guint32 i = 0; i < head.chunk_count && valid; ++i)
+        {
+          if (!chunks[i].first)
+            {
+              valid = false;
+              break;
+            }
+          auto *chunk = static_cast<ChunkHeader *>(persist_state_map_entry(state_, chunks[i].first));
+          valid = chunk->generation == head.generation && chunk->chunk_index == i &&
+                  chunk->used <= chunks[i].second - sizeof(ChunkHeader);
+          if (valid)
+            data.append(reinterpret_cast<const char *>(chunk + 1), chunk->used);
+          persist_state_unmap_entry(state_, chunks[i].first);
+        }
+      if (!valid || data.size() != head.total_length || crc_of(data) != head.checksum)
+        continue;
+      if (entry.current < 0 || head.generation > entry.generation)
+        {
+          entry.current = slot;
+          entry.generation = head.generation;
+          entry.bookmark = std::move(data);
+          saved_at = head.saved_at;
+        }
+    }
+  return saved_at;
+}
+
+void PersistBookmarkStore::stamp_saved_at(Entry &entry, std::uint32_t when)
+{
+  const PersistEntryHandle handle = entry.slots[entry.current].chunks[0].first;
+  auto *chunk = static_cast<ChunkHeader *>(persist_state_map_entry(state_, handle));
+  chunk->saved_at = when; // not covered by the checksum
+  persist_state_unmap_entry(state_, handle);
+}
+
+std::optional<std::string> PersistBookmarkStore::load(const std::string &owner, const std::string &subscription)
+{
+  auto it = entries_.find(entry_key(owner, subscription));
   if (it == entries_.end() || it->second->current < 0)
     return std::nullopt;
   return it->second->bookmark;
@@ -355,24 +445,33 @@ void PersistBookmarkStore::take_finished_allocations()
     entry = std::make_unique<Entry>();
   entry->allocating = false;
   auto &chunks = entry->slots[done->slot].chunks;
-  if (chunks.size() < done->handles.size())
-    chunks.resize(done->handles.size(), {0, 0});
-  for (std::size_t i = 0; i < done->handles.size(); ++i)
+  for (std::size_t i = 0; i < done->chunks.size(); ++i)
     {
-      if (done->handles[i])
-        chunks[i] = {done->handles[i], done->sizes[i]};
-      else
-        entry->allocation_failed = true;
+      const auto [index, size] = done->chunks[i];
+      const PersistEntryHandle handle = i < done->handles.size() ? done->handles[i] : 0;
+      if (!handle)
+        {
+          entry->allocation_failed = true;
+          break;
+        }
+      if (chunks.size() <= index)
+        chunks.resize(index + 1, {0, 0});
+      chunks[index] = {handle, size};
     }
   if (entry->allocation_failed)
     entry->allocation_error = std::move(done->error);
 }
 
-BookmarkStore::SaveResult PersistBookmarkStore::save(const std::string &identity, const std::string &subscription,
+BookmarkStore::SaveResult PersistBookmarkStore::save(const std::string &owner, const std::string &subscription,
                                                      const std::string &bookmark, std::string &error)
 {
   take_finished_allocations();
-  const std::string key = entry_key(identity, subscription);
+  if (bookmark.size() > wsman::kMaxBookmarkBytes)
+    {
+      error = "bookmark of " + std::to_string(bookmark.size()) + " bytes is larger than the persist store takes";
+      return SaveResult::Failed;
+    }
+  const std::string key = entry_key(owner, subscription);
   auto &entry = entries_[key];
   if (!entry)
     entry = std::make_unique<Entry>();
@@ -381,21 +480,21 @@ BookmarkStore::SaveResult PersistBookmarkStore::save(const std::string &identity
 
   const int target = entry->current == 0 ? 1 : 0;
   const std::size_t chunk_count = std::max<std::size_t>(1, (bookmark.size() + kChunkPayload - 1) / kChunkPayload);
-  auto payload_of = [&](std::size_t i) { return std::min(kChunkPayload, bookmark.size() - i * kChunkPayload); };
+  auto payload_of = [&](std::size_t i) {
+    return bookmark.empty() ? 0 : std::min(kChunkPayload, bookmark.size() - i * kChunkPayload);
+  };
 
+  // Only the chunks that are missing or too small are allocated, each in its size class.
   Slot &slot = entry->slots[target];
-  std::vector<std::size_t> wanted;
-  bool fits = slot.chunks.size() >= chunk_count;
+  std::vector<std::pair<std::size_t, std::size_t>> wanted;
   for (std::size_t i = 0; i < chunk_count; ++i)
     {
-      std::size_t need = entry_size_for(bookmark.empty() ? 0 : payload_of(i));
-      if (fits && (!slot.chunks[i].first || slot.chunks[i].second < need))
-        fits = false;
-      // Leave headroom: bookmarks grow as channels are added.
-      wanted.push_back(std::min(kMaxEntryBytes, need * 2));
+      const std::size_t need = chunk_size_for(payload_of(i));
+      if (i >= slot.chunks.size() || !slot.chunks[i].first || slot.chunks[i].second < sizeof(ChunkHeader) + payload_of(i))
+        wanted.emplace_back(i, need);
     }
 
-  if (!fits)
+  if (!wanted.empty())
     {
       if (entry->allocation_failed)
         {
@@ -415,7 +514,7 @@ BookmarkStore::SaveResult PersistBookmarkStore::save(const std::string &identity
         shared_->in_flight = true;
       }
       entry->allocating = true;
-      auto *task = new AllocationTask{shared_, Shared::Allocation{key, target, wanted, {}}};
+      auto *task = new AllocationTask{shared_, Shared::Allocation{key, target, std::move(wanted), {}, {}}};
       main_loop_call(allocate_on_main_thread, task, FALSE);
       return SaveResult::Pending;
     }
@@ -423,23 +522,24 @@ BookmarkStore::SaveResult PersistBookmarkStore::save(const std::string &identity
   // Write the other chunks first and chunk 0 last: chunk 0's generation makes the slot current.
   const guint64 generation = entry->generation + 1;
   const guint32 checksum = crc_of(bookmark);
+  const guint32 saved_at = now_seconds();
   for (std::size_t n = chunk_count; n-- > 0;)
     {
-      auto [handle, size] = slot.chunks[n];
+      const PersistEntryHandle handle = slot.chunks[n].first;
       auto *chunk = static_cast<ChunkHeader *>(persist_state_map_entry(state_, handle));
-      std::size_t used = bookmark.empty() ? 0 : payload_of(n);
+      const std::size_t used = payload_of(n);
       std::memcpy(chunk + 1, bookmark.data() + n * kChunkPayload, used);
       chunk->chunk_index = static_cast<guint32>(n);
       chunk->chunk_count = static_cast<guint32>(chunk_count);
       chunk->used = static_cast<guint32>(used);
       chunk->total_length = static_cast<guint32>(bookmark.size());
       chunk->checksum = checksum;
+      chunk->saved_at = saved_at;
       chunk->header.version = kChunkVersion;
       chunk->header.big_endian = G_BYTE_ORDER == G_BIG_ENDIAN;
       __atomic_thread_fence(__ATOMIC_RELEASE);
       chunk->generation = generation;
       persist_state_unmap_entry(state_, handle);
-      (void) size;
     }
   entry->current = target;
   entry->generation = generation;

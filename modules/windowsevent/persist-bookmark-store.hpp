@@ -1,5 +1,5 @@
-// Bookmarks in syslog-ng's persist file: one set of entries per (identity, subscription), the
-// <BookmarkList> verbatim. Two slots written alternately, each guarded by a generation number
+// Bookmarks in syslog-ng's persist file: one set of entries per (owner, subscription), the
+// canonical <BookmarkList>. Two slots written alternately, each guarded by a generation number
 // and a checksum, so a crash in the middle of a write leaves the previous bookmark readable.
 // Entries are created on the main thread (persist-state requires it) and written from the
 // worker thread (mapping entries is thread safe).
@@ -8,6 +8,8 @@
 #include "bookmarks/bookmark-store.hpp"
 #include "core/log.hpp"
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -25,20 +27,23 @@ public:
   PersistBookmarkStore(PersistState *state, std::string base_name, std::function<void()> wake, LogFunction log);
   ~PersistBookmarkStore() override;
 
-  // Main thread, at init: finds this source's entries and keeps them alive in the file.
-  void load_all();
+  // Main thread, at init: finds this source's entries and keeps them alive in the file; renames
+  // entries of older versions; removes those not written for longer than `expiry` (0: never).
+  void load_all(std::chrono::seconds expiry);
 
-  std::optional<std::string> load(const std::string &identity, const std::string &subscription) override;
-  SaveResult save(const std::string &identity, const std::string &subscription, const std::string &bookmark,
+  std::optional<std::string> load(const std::string &owner, const std::string &subscription) override;
+  SaveResult save(const std::string &owner, const std::string &subscription, const std::string &bookmark,
                   std::string &error) override;
-
-  std::size_t size() const { return entries_.size(); }
 
   struct Shared;
   struct Slot;
   struct Entry;
 private:
-  std::string entry_key(const std::string &identity, const std::string &subscription) const;
+  std::string entry_key(const std::string &owner, const std::string &subscription) const;
+  std::vector<std::string> entry_names() const;
+  void migrate_legacy_names(std::vector<std::string> &names);
+  std::optional<std::uint32_t> read_current(Entry &entry); // the newest valid slot; its write time
+  void stamp_saved_at(Entry &entry, std::uint32_t when);
   void take_finished_allocations();
 
   PersistState *state_;

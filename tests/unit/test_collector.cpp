@@ -120,9 +120,11 @@ struct Fixture
   }
 
   std::optional<http::Response> request(const std::string &path, const std::string &body, Replies *replies = nullptr,
-                                        const std::string &identity = "win01.corp.example")
+                                        const std::string &identity = "win01.corp.example",
+                                        http::AuthMethod method = http::AuthMethod::Certificate)
   {
     http::Request r;
+    r.auth_method = method;
     r.method = "POST";
     r.path = path;
     r.peer = "192.0.2.1:50000";
@@ -182,7 +184,7 @@ Test(collector, batch_is_answered_only_after_acknowledgement_and_bookmark_commit
   cr_assert_eq(replies.answered.size(), 1);
   cr_assert_eq(replies.answered[0].status, 200);
   cr_assert(decoded(replies.answered[0]).find("<a:RelatesTo>uuid:B1</a:RelatesTo>") != std::string::npos);
-  cr_assert(f.store.saved.at("win01.corp.example|security").find("RecordId=\"30\"") != std::string::npos);
+  cr_assert(f.store.saved.at("certificate:win01.corp.example|security").find("RecordId=\"30\"") != std::string::npos);
 }
 
 Test(collector, full_window_holds_the_rest_of_the_batch)
@@ -280,7 +282,7 @@ Test(collector, forwarder_bookmark_marker_is_stored_not_posted)
   cr_assert(f.sink.posted.empty());
   cr_assert_eq(replies.answered.size(), 1);
   cr_assert_eq(replies.answered[0].status, 200);
-  cr_assert(f.store.saved.at("win01.corp.example|security").find("Direction=\"backward\"") != std::string::npos);
+  cr_assert(f.store.saved.at("certificate:win01.corp.example|security").find("Direction=\"backward\"") != std::string::npos);
 }
 
 Test(collector, immediate_answers_and_errors)
@@ -300,4 +302,29 @@ Test(collector, immediate_answers_and_errors)
   cr_assert_eq(f.request(f.delivery_path, events_envelope("uuid:X", 1, "1"), nullptr, "db01.corp.example")->status, 403);
   cr_assert_eq(f.request(f.delivery_path, "not xml")->status, 400);
   cr_assert(f.sink.posted.empty());
+}
+
+Test(collector, bookmarks_belong_to_method_and_identity_and_are_checked_before_they_are_offered)
+{
+  Fixture f;
+  const std::string name = "win01.corp.example"; // the same name under both methods
+  auto enumerate = envelope("http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate", "uuid:E", "",
+                            "<n:Enumerate/>");
+  auto offered = [&](http::AuthMethod method) {
+    auto r = f.request("/wsman/SubscriptionManager/WEC", enumerate, nullptr, name, method);
+    cr_assert(r && r->status == 200);
+    return decoded(*r);
+  };
+  f.store.saved["kerberos:" + name + "|security"] = "<BookmarkList><Bookmark RecordId='7'/></BookmarkList>";
+  cr_assert(offered(http::AuthMethod::Kerberos).find("<w:Bookmark><BookmarkList><Bookmark RecordId=\"7\"/>") !=
+            std::string::npos);
+  cr_assert(offered(http::AuthMethod::Certificate).find("<w:Bookmark>") == std::string::npos);
+
+  // Raw text in the store (an older version stored it verbatim) never reaches a response.
+  f.store.saved["kerberos:" + name + "|security"] = "</w:Bookmark><w:Injected/>";
+  std::string text = offered(http::AuthMethod::Kerberos);
+  cr_assert(text.find("Injected") == std::string::npos && text.find("<w:Bookmark>") == std::string::npos);
+  cr_assert_eq(std::count_if(f.log_lines.begin(), f.log_lines.end(),
+                             [](const std::string &l) { return l.find("stored bookmark refused") != std::string::npos; }),
+               1);
 }

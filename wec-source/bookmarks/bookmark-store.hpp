@@ -1,4 +1,5 @@
-// Where a forwarder's position (its <BookmarkList>) is kept, per (identity, subscription).
+// Where a forwarder's position (its <BookmarkList>) is kept, per (owner, subscription). The owner
+// is "<method>:<identity>": "certificate:win01.corp.example" or "kerberos:WIN01$@CORP.EXAMPLE".
 #pragma once
 
 #include <optional>
@@ -17,8 +18,8 @@ public:
   };
 
   virtual ~BookmarkStore() = default;
-  virtual std::optional<std::string> load(const std::string &identity, const std::string &subscription) = 0;
-  virtual SaveResult save(const std::string &identity, const std::string &subscription, const std::string &bookmark,
+  virtual std::optional<std::string> load(const std::string &owner, const std::string &subscription) = 0;
+  virtual SaveResult save(const std::string &owner, const std::string &subscription, const std::string &bookmark,
                           std::string &error) = 0;
 };
 

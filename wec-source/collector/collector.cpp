@@ -2,6 +2,7 @@
 
 #include "codec/sldc.hpp"
 #include "codec/utf16.hpp"
+#include "wsman/bookmark.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -77,10 +78,33 @@ std::string profile_view(const ListenerProfile &profile, bool compression)
 
 } // namespace
 
+// Bookmarks belong to an authentication method and an identity: a certificate whose CN looks like
+// a Kerberos principal never reaches that principal's position, nor the other way round.
+static std::string bookmark_owner(const http::Request &request)
+{
+  return std::string(http::auth_method_name(request.auth_method)) + ":" + request.identity;
+}
+
+// Principals name users and services, not hosts: only names without '@' prove a host name.
+static std::vector<std::string> proven_host_names(const http::Request &request)
+{
+  std::vector<std::string> hosts;
+  for (const auto &name : request.identity_names)
+    if (name.find('@') == std::string::npos)
+      {
+        std::string lower = name;
+        std::transform(lower.begin(), lower.end(), lower.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        hosts.push_back(std::move(lower));
+      }
+  return hosts;
+}
+
 struct Collector::Batch
 {
   DeferredReply reply;
   EventOrigin origin;
+  std::string owner; // bookmark_owner() of the request
   wsman::Message message;
   std::size_t next_event = 0;
   std::uint64_t last_sequence = 0;
@@ -126,9 +150,10 @@ const Collector::Subscription *Collector::find_by_uuid(const std::string &uuid) 
 http::Response Collector::fail(unsigned status, const http::Request &request, const std::string &what,
                                LogTags details)
 {
-  LogTags tags = {{"answered", std::to_string(status)}, {"identity", request.identity}, {"peer", request.peer},
-                  {"path", request.path}};
-  tags.insert(tags.end(), details.begin(), details.end());
+  LogTags tags = {{"answered", std::to_string(status)}, {"identity", clip(request.identity)}, {"peer", request.peer},
+                  {"path", clip(request.path)}};
+  for (auto &detail : details)
+    tags.push_back({detail.name, clip(detail.value, 400)}); // errors quote what the client sent
   log_(status >= 500 ? LogLevel::Error : LogLevel::Warning, "windowsevent: " + what, tags);
   http::Response r;
   r.status = status;
@@ -224,7 +249,7 @@ std::optional<http::Response> Collector::enumerate(const ListenerProfile &profil
       offer.max_envelope_size = c.max_envelope_size;
       offer.read_existing_events = c.read_existing_events;
       offer.ignore_channel_error = c.ignore_channel_error;
-      offer.bookmark_xml = store_.load(request.identity, c.name).value_or("");
+      offer.bookmark_xml = stored_bookmark(request, c.name);
       offer.auth = profile.auth;
       offer.issuer_thumbprints = profile.issuer_thumbprints;
       offers.push_back(std::move(offer));
@@ -236,6 +261,20 @@ std::optional<http::Response> Collector::enumerate(const ListenerProfile &profil
   log_(LogLevel::Debug, "windowsevent: enumeration answered",
        {{"identity", request.identity}, {"peer", request.peer}, {"subscriptions", std::to_string(offers.size())}});
   return soap_response(200, wsman::build_enumerate_response(message, offers));
+}
+
+std::string Collector::stored_bookmark(const http::Request &request, const std::string &subscription)
+{
+  const std::optional<std::string> stored = store_.load(bookmark_owner(request), subscription);
+  if (!stored)
+    return {};
+  std::string canonical, error;
+  if (wsman::canonical_bookmark(*stored, canonical, error) == wsman::BookmarkResult::Valid)
+    return canonical;
+  log_(LogLevel::Warning, "windowsevent: stored bookmark refused, the forwarder starts from its newest events",
+       {{"identity", clip(request.identity)}, {"subscription", subscription}, {"error", clip(error)},
+        {"hint", "the bookmark was written by an older version or altered in the store"}});
+  return {};
 }
 
 std::optional<http::Response> Collector::deliver(const http::Request &request, const Subscription &subscription,
@@ -252,7 +291,8 @@ std::optional<http::Response> Collector::deliver(const http::Request &request, c
     case wsman::Action::SubscriptionEnd:
       log_(LogLevel::Notice, "windowsevent: forwarder ended its subscription",
            {{"identity", request.identity}, {"subscription", subscription.config.name},
-            {"status", message.end_status}, {"fault_code", message.fault_code}, {"fault", message.fault_message},
+            {"status", clip(message.end_status)}, {"fault_code", clip(message.fault_code, 40)},
+            {"fault", clip(message.fault_message)},
             {"hint", "it subscribes again at its next refresh"}});
       return soap_response(200, wsman::build_ack(message));
     case wsman::Action::Events:
@@ -264,7 +304,8 @@ std::optional<http::Response> Collector::deliver(const http::Request &request, c
 
   auto batch = std::make_unique<Batch>();
   batch->reply = std::move(reply);
-  batch->origin = EventOrigin{request.identity, subscription.config.name, request.peer};
+  batch->origin = EventOrigin{request.identity, subscription.config.name, request.peer, proven_host_names(request)};
+  batch->owner = bookmark_owner(request);
   batch->message = std::move(message);
   batch->received = std::chrono::steady_clock::now();
   batch->deadline = batch->received + options_.commit_timeout;
@@ -277,7 +318,7 @@ bool Collector::complete(Batch &batch)
   if (batch.message.bookmark)
     {
       std::string error;
-      switch (store_.save(batch.origin.identity, batch.origin.subscription, *batch.message.bookmark, error))
+      switch (store_.save(batch.owner, batch.origin.subscription, *batch.message.bookmark, error))
         {
         case BookmarkStore::SaveResult::Pending:
           return false;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace wec {
 
@@ -12,6 +13,9 @@ struct EventOrigin
   std::string identity;      // authenticated name of the forwarder
   std::string subscription;  // subscription name
   std::string peer;          // "address:port"
+  // The host names authentication proved (certificate CN and DNS SANs, or the FQDN of a Kerberos
+  // machine account), lower case, the first one the main name; empty for a user principal.
+  std::vector<std::string> host_names;
 };
 
 class EventSink

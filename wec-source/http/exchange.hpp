@@ -8,6 +8,18 @@
 
 namespace wec::http {
 
+// How a client proved who it is: identities of different methods never share state.
+enum class AuthMethod
+{
+  Certificate,
+  Kerberos,
+};
+
+inline const char *auth_method_name(AuthMethod method)
+{
+  return method == AuthMethod::Kerberos ? "kerberos" : "certificate";
+}
+
 struct Request
 {
   std::uint64_t id = 0;          // to answer later with Listener::answer()
@@ -16,8 +28,9 @@ struct Request
   std::string content_type;
   std::string content_encoding;
   std::string peer;              // "address:port"
-  std::string identity;          // certificate CN, empty on plain HTTP
-  std::vector<std::string> identity_names; // CN and DNS subjectAltNames
+  AuthMethod auth_method = AuthMethod::Certificate;
+  std::string identity;          // certificate CN or Kerberos principal; empty: not authenticated
+  std::vector<std::string> identity_names; // what computers() matches: CN and DNS SANs, or principal and host name
   std::string body;
 };
 
