@@ -1198,7 +1198,9 @@ class KerberosContext:
         try:
             self.ctx = gssapi.SecurityContext(
                 name=self.target, creds=client.credentials, mech=client.mech, usage="initiate",
-                flags=[flags.mutual_authentication, flags.integrity, flags.confidentiality])
+                # what Windows asks for (checksum flags 0x3e): the collector requires all five
+                flags=[flags.mutual_authentication, flags.replay_detection,
+                       flags.out_of_sequence_detection, flags.integrity, flags.confidentiality])
             self.token = self.ctx.step()
             self.ctx.complete                 # surfaces a deferred step error
         except gssapi.exceptions.GSSError as exc:

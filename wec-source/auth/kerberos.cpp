@@ -929,10 +929,16 @@ public:
         plaintext.clear();
         return false;
       }
-    if (major & GSS_S_DUPLICATE_TOKEN)
+    // Supplementary statuses: the message verified, but is not the next one of this connection.
+    const char *out_of_order = (major & GSS_S_DUPLICATE_TOKEN) ? "is a replay of an earlier message"
+                               : (major & GSS_S_OLD_TOKEN)     ? "is older than messages already received"
+                               : (major & GSS_S_UNSEQ_TOKEN)   ? "arrived out of sequence"
+                               : (major & GSS_S_GAP_TOKEN)     ? "follows a gap: earlier messages are missing"
+                                                               : nullptr;
+    if (out_of_order)
       {
         problem = KerberosProblem::IntegrityFailure;
-        error = "encrypted body from " + principal_ + " is a replay of an earlier message";
+        error = "encrypted body from " + principal_ + " " + out_of_order;
         plaintext.clear();
         return false;
       }
@@ -1175,6 +1181,11 @@ AcceptOutcome GssAcceptor::accept(AuthScheme scheme, std::string_view token) con
     missing.push_back("confidentiality");
   if (!(flags & GSS_C_INTEG_FLAG))
     missing.push_back("integrity");
+  // Without them gss_unwrap() cannot tell a replayed, reordered or dropped message (Windows asks for both).
+  if (!(flags & GSS_C_REPLAY_FLAG))
+    missing.push_back("replay detection");
+  if (!(flags & GSS_C_SEQUENCE_FLAG))
+    missing.push_back("sequence checking");
   if (!missing.empty() || outcome.reply_token.empty())
     {
       if (missing.empty())
@@ -1299,16 +1310,9 @@ std::vector<std::string> kerberos_identity_names(const std::string &principal)
     }
   const std::string name = principal.substr(0, at);
   const std::string realm = at == std::string::npos ? std::string() : principal.substr(at + 1);
-  if (name.size() > 1 && name.back() == '$')
-    {
-      const std::string host = lower(name.substr(0, name.size() - 1));
-      if (!realm.empty())
-        add(host + "." + lower(realm));
-      add(name);
-      add(host);
-    }
-  else
-    add(name);
+  // Only a machine account ("NAME$@REALM") names a host: users and services never match a host glob.
+  if (name.size() > 1 && name.back() == '$' && name.find_first_of("/\\") == std::string::npos && !realm.empty())
+    add(lower(name.substr(0, name.size() - 1)) + "." + lower(realm));
   return names;
 }
 

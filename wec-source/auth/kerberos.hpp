@@ -78,8 +78,9 @@ public:
   virtual std::vector<std::string> keytab_entries() const = 0;
 };
 
-// The names computers() globs are matched against for a Kerberos client:
-// "WIN10$@CORP.EXAMPLE" → {"WIN10$@CORP.EXAMPLE", "win10.corp.example", "WIN10$", "win10"}.
+// The names computers() globs are matched against for a Kerberos client: the principal, and for
+// a machine account the FQDN Active Directory gives it by default:
+// "WIN10$@CORP.EXAMPLE" → {"WIN10$@CORP.EXAMPLE", "win10.corp.example"}; "alice@CORP.EXAMPLE" → itself.
 std::vector<std::string> kerberos_identity_names(const std::string &principal);
 
 // Base64 as HTTP authentication headers use it.

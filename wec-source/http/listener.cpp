@@ -27,6 +27,7 @@ namespace {
 struct ConnectionState
 {
   std::string peer;
+  std::string address;                             // peer without the port: the per-address count
   gnutls_session_t session = nullptr;
   std::string identity;
   std::vector<std::string> identity_names;
@@ -51,27 +52,37 @@ struct RequestState
   std::optional<Response> ready; // set by answer() while the connection is suspended
   MHD_Connection *connection = nullptr;
   std::string authenticate_header; // "Kerberos <AP-REP>" for the reply to an authenticating request
+  bool authenticated = false;      // this request carried the Authorization that authenticated it
 };
 
-std::string format_peer(const sockaddr *addr)
+// "192.0.2.10" or "2001:db8::1"; the port apart, since it differs per connection.
+std::string format_address(const sockaddr *addr, unsigned *port = nullptr)
 {
   char host[INET6_ADDRSTRLEN] = "?";
-  unsigned port = 0;
   if (addr && addr->sa_family == AF_INET)
     {
       auto *in = reinterpret_cast<const sockaddr_in *>(addr);
       inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-      port = ntohs(in->sin_port);
-      return std::string(host) + ":" + std::to_string(port);
+      if (port)
+        *port = ntohs(in->sin_port);
     }
-  if (addr && addr->sa_family == AF_INET6)
+  else if (addr && addr->sa_family == AF_INET6)
     {
       auto *in6 = reinterpret_cast<const sockaddr_in6 *>(addr);
       inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-      port = ntohs(in6->sin6_port);
-      return "[" + std::string(host) + "]:" + std::to_string(port);
+      if (port)
+        *port = ntohs(in6->sin6_port);
     }
   return host;
+}
+
+std::string format_peer(const sockaddr *addr)
+{
+  unsigned port = 0;
+  const std::string host = format_address(addr, &port);
+  if (!addr || (addr->sa_family != AF_INET && addr->sa_family != AF_INET6))
+    return host;
+  return (addr->sa_family == AF_INET6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 } // namespace
@@ -86,6 +97,7 @@ struct Listener::Impl
   std::unordered_map<std::uint64_t, RequestState *> suspended;
   std::unordered_map<gnutls_session_t, ConnectionState *> tls_sessions;
   std::unordered_map<MHD_Connection *, ConnectionState *> connections;
+  std::unordered_map<std::string, unsigned> connections_per_address;
   std::chrono::steady_clock::time_point next_deadline_check;
   std::string start_errors; // what libmicrohttpd said while starting
   bool stopping = false;    // shutting down: no request may be suspended any more
@@ -166,67 +178,72 @@ Response kerberos_challenge()
   return r;
 }
 
-// Authenticates (Authorization header) and decrypts (multipart/encrypted body) a request on a
-// Kerberos listener. Returns the response when the request goes no further.
-std::optional<Response> kerberos_request(Listener::Impl *self, MHD_Connection *connection, ConnectionState *conn,
-                                         RequestState *state, Request &request)
+// Kerberos listener, as soon as the headers are in: authenticates the Authorization header, or
+// continues the connection's context. Refused requests are answered before any body byte is read,
+// so an unauthenticated client cannot make the collector buffer bodies.
+std::optional<Response> kerberos_authenticate(Listener::Impl *self, MHD_Connection *connection, ConnectionState *conn,
+                                              RequestState *state)
 {
   const char *authorization = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-  if (authorization)
+  if (!authorization)
     {
-      std::string_view value(authorization);
-      std::size_t space = value.find(' ');
-      std::string_view scheme_name = value.substr(0, space);
-      std::string token;
-      auth::AuthScheme scheme;
-      if (equals_ignoring_case(scheme_name, "Kerberos"))
-        scheme = auth::AuthScheme::Kerberos;
-      else if (equals_ignoring_case(scheme_name, "Negotiate"))
-        scheme = auth::AuthScheme::Negotiate;
-      else
-        {
-          self->log(LogLevel::Error, "windowsevent: unsupported HTTP authentication scheme, answered 401",
-                    {{"peer", conn->peer}, {"listener", self->description()}, {"scheme", std::string(scheme_name)},
-                     {"hint", "forwarders must use Kerberos (Basic and NTLM are refused)"}});
-          return kerberos_challenge();
-        }
-      if (space == std::string_view::npos || !auth::base64_decode(value.substr(space + 1), token))
-        {
-          self->log(LogLevel::Error, "windowsevent: malformed Authorization header, answered 401",
-                    {{"peer", conn->peer}, {"listener", self->description()}});
-          return kerberos_challenge();
-        }
-      auth::AcceptOutcome outcome = self->options.kerberos->accept(scheme, token);
-      if (!outcome.context)
-        {
-          conn->security.reset();
-          // The reason names the principal, key versions or enctypes and what to fix.
-          self->log(LogLevel::Error, "windowsevent: Kerberos authentication failed, answered 401",
-                    {{"peer", conn->peer}, {"listener", self->description()}, {"reason", outcome.error}});
-          return kerberos_challenge();
-        }
-      conn->identity = outcome.context->client_principal();
-      conn->identity_names = auth::kerberos_identity_names(conn->identity);
-      conn->security = std::move(outcome.context);
-      if (!outcome.reply_token.empty())
-        state->authenticate_header = std::string(scheme == auth::AuthScheme::Kerberos ? "Kerberos" : "Negotiate") +
-                                     " " + auth::base64_encode(outcome.reply_token);
-      request.identity = conn->identity;
-      request.identity_names = conn->identity_names;
-      if (request.body.empty())
-        return plain_status(MHD_HTTP_OK); // the pre-emptive authentication request of a Windows forwarder
-    }
-  else if (!conn->security)
-    {
+      if (conn->security)
+        return std::nullopt;
       self->log(LogLevel::Debug, "windowsevent: request without Kerberos credentials, answered 401",
                 {{"peer", conn->peer}, {"listener", self->description()}});
       return kerberos_challenge();
     }
+  std::string_view value(authorization);
+  std::size_t space = value.find(' ');
+  std::string_view scheme_name = value.substr(0, space);
+  std::string token;
+  auth::AuthScheme scheme;
+  if (equals_ignoring_case(scheme_name, "Kerberos"))
+    scheme = auth::AuthScheme::Kerberos;
+  else if (equals_ignoring_case(scheme_name, "Negotiate"))
+    scheme = auth::AuthScheme::Negotiate;
+  else
+    {
+      self->log(LogLevel::Error, "windowsevent: unsupported HTTP authentication scheme, answered 401",
+                {{"peer", conn->peer}, {"listener", self->description()}, {"scheme", clip(scheme_name, 40)},
+                 {"hint", "forwarders must use Kerberos (Basic and NTLM are refused)"}});
+      return kerberos_challenge();
+    }
+  if (space == std::string_view::npos || !auth::base64_decode(value.substr(space + 1), token))
+    {
+      self->log(LogLevel::Error, "windowsevent: malformed Authorization header, answered 401",
+                {{"peer", conn->peer}, {"listener", self->description()}});
+      return kerberos_challenge();
+    }
+  auth::AcceptOutcome outcome = self->options.kerberos->accept(scheme, token);
+  if (!outcome.context)
+    {
+      conn->security.reset();
+      // The reason names the principal, key versions or enctypes and what to fix.
+      self->log(LogLevel::Error, "windowsevent: Kerberos authentication failed, answered 401",
+                {{"peer", conn->peer}, {"listener", self->description()}, {"reason", clip(outcome.error, 1024)}});
+      return kerberos_challenge();
+    }
+  conn->identity = outcome.context->client_principal();
+  conn->identity_names = auth::kerberos_identity_names(conn->identity);
+  conn->security = std::move(outcome.context);
+  state->authenticated = true;
+  if (!outcome.reply_token.empty())
+    state->authenticate_header = std::string(scheme == auth::AuthScheme::Kerberos ? "Kerberos" : "Negotiate") +
+                                 " " + auth::base64_encode(outcome.reply_token);
+  return std::nullopt;
+}
 
+// Kerberos listener, once the body is in: decrypts it (multipart/encrypted) in place of the request's body.
+std::optional<Response> kerberos_unwrap(Listener::Impl *self, ConnectionState *conn, RequestState *state,
+                                        Request &request)
+{
+  if (request.body.empty() && state->authenticated)
+    return plain_status(MHD_HTTP_OK); // the pre-emptive authentication request of a Windows forwarder
   if (request.content_type.rfind("multipart/encrypted", 0) != 0)
     {
       self->log(LogLevel::Error, "windowsevent: unencrypted request on a Kerberos connection refused, answered 400",
-                {{"peer", conn->peer}, {"identity", conn->identity}, {"content_type", request.content_type},
+                {{"peer", conn->peer}, {"identity", clip(conn->identity)}, {"content_type", clip(request.content_type)},
                  {"hint", "forwarders encrypt every message on HTTP; is a proxy rewriting the traffic?"}});
       return plain_status(MHD_HTTP_BAD_REQUEST);
     }
@@ -235,9 +252,12 @@ std::optional<Response> kerberos_request(Listener::Impl *self, MHD_Connection *c
   if (!conn->security->unwrap(request.content_type, request.body, plaintext, error, problem))
     {
       self->log(LogLevel::Error, "windowsevent: encrypted request body refused, answered 400",
-                {{"peer", conn->peer}, {"identity", conn->identity}, {"reason", error},
+                {{"peer", conn->peer}, {"identity", clip(conn->identity)}, {"reason", clip(error, 400)},
                  {"hint", "the body was altered on the way or encrypted with another connection's context"}});
-      return plain_status(MHD_HTTP_BAD_REQUEST);
+      // The client counted that message, the context did not: a new connection starts both afresh.
+      Response refusal = plain_status(MHD_HTTP_BAD_REQUEST);
+      refusal.headers.emplace_back(MHD_HTTP_HEADER_CONNECTION, "close");
+      return refusal;
     }
   request.body = std::move(plaintext);
   return std::nullopt;
@@ -264,7 +284,7 @@ int verify_client_certificate(gnutls_session_t session)
   if (!self->options.client_trust->verify_client(chain, identity, error))
     {
       self->log(LogLevel::Error, "windowsevent: TLS handshake refused",
-                {{"peer", state->peer}, {"listener", self->description()}, {"reason", error},
+                {{"peer", state->peer}, {"listener", self->description()}, {"reason", clip(error, 400)},
                  {"hint", "the forwarder's certificate must be valid and issued by a CA in ca-file()/ca-dir()"}});
       state->tls_refused = true;
       return GNUTLS_E_CERTIFICATE_ERROR;
@@ -329,6 +349,24 @@ void log_failed_handshake(Listener::Impl *self, MHD_Connection *connection, cons
             {{"peer", state.peer}, {"listener", self->description()}, {"reason", reason}});
 }
 
+// Before a connection is accepted: one address may hold at most max-connections-per-ip() of them, so
+// that clients that never authenticate cannot take every slot from the others.
+MHD_Result accept_policy(void *cls, const sockaddr *addr, socklen_t)
+{
+  auto *self = static_cast<Listener::Impl *>(cls);
+  const unsigned limit = self->options.max_connections_per_ip;
+  if (limit == 0)
+    return MHD_YES;
+  const std::string address = format_address(addr);
+  auto count = self->connections_per_address.find(address);
+  if (count == self->connections_per_address.end() || count->second < limit)
+    return MHD_YES;
+  self->log(LogLevel::Warning, "windowsevent: connection refused, too many connections from one address",
+            {{"peer", address}, {"listener", self->description()}, {"limit", std::to_string(limit)},
+             {"hint", "raise max-connections-per-ip() when many machines share this address (NAT)"}});
+  return MHD_NO;
+}
+
 void on_connection(void *cls, MHD_Connection *connection, void **socket_context,
                    enum MHD_ConnectionNotificationCode code)
 {
@@ -341,6 +379,8 @@ void on_connection(void *cls, MHD_Connection *connection, void **socket_context,
       self->connections[connection] = state;
       const MHD_ConnectionInfo *addr = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
       state->peer = format_peer(addr ? addr->client_addr : nullptr);
+      state->address = format_address(addr ? addr->client_addr : nullptr);
+      ++self->connections_per_address[state->address];
       // Replies are small and written in pieces (headers, body): without TCP_NODELAY each one
       // can wait for the forwarder's delayed ACK.
       if (const MHD_ConnectionInfo *fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD))
@@ -373,6 +413,9 @@ void on_connection(void *cls, MHD_Connection *connection, void **socket_context,
               self->tls_sessions.erase(state->session);
             }
           self->connections.erase(state->connection);
+          auto count = self->connections_per_address.find(state->address);
+          if (count != self->connections_per_address.end() && --count->second == 0)
+            self->connections_per_address.erase(count);
           delete state;
         }
       *socket_context = nullptr;
@@ -399,11 +442,11 @@ void on_completed(void *cls, MHD_Connection *connection, void **request_context,
       if (request && !conn->request_received && !conn->closing &&
           (code == MHD_REQUEST_TERMINATED_CLIENT_ABORT || code == MHD_REQUEST_TERMINATED_READ_ERROR))
         {
-          LogTags tags = {{"peer", conn->peer}, {"identity", conn->identity},
+          LogTags tags = {{"peer", conn->peer}, {"identity", clip(conn->identity)},
                           {"received", std::to_string(request->received)}};
           if (const char *length =
                 MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH))
-            tags.push_back({"content_length", length});
+            tags.push_back({"content_length", clip(length, 40)});
           self->log(LogLevel::Warning, "windowsevent: request incomplete, the client closed the connection", tags);
         }
       conn->request_started = conn->request_received = false;
@@ -436,11 +479,14 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
       if (length && std::strtoull(length, nullptr, 10) > self->options.max_body_bytes)
         {
           self->log(LogLevel::Error, "windowsevent: request body too large, answered 413",
-                    {{"peer", peer}, {"content_length", length},
+                    {{"peer", peer}, {"content_length", clip(length, 40)},
                      {"limit", std::to_string(self->options.max_body_bytes)},
                      {"hint", "raise max-envelope-size() if forwarders legitimately send more"}});
           return queue(connection, plain_status(MHD_HTTP_CONTENT_TOO_LARGE));
         }
+      if (self->kerberos() && conn)
+        if (std::optional<Response> refusal = kerberos_authenticate(self, connection, conn, state))
+          return queue(connection, *refusal, state);
       return MHD_YES;
     }
 
@@ -470,7 +516,7 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
   if (std::strcmp(method, "POST") != 0)
     {
       self->log(LogLevel::Warning, "windowsevent: only POST is served, answered 405",
-                {{"peer", peer}, {"method", method}, {"path", url}});
+                {{"peer", peer}, {"method", clip(method, 40)}, {"path", clip(url)}});
       Response r = plain_status(MHD_HTTP_METHOD_NOT_ALLOWED);
       r.headers.emplace_back("Allow", "POST");
       return queue(connection, r);
@@ -481,6 +527,7 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
   request.method = method;
   request.path = url;
   request.peer = peer;
+  request.auth_method = self->kerberos() ? AuthMethod::Kerberos : AuthMethod::Certificate;
   if (const char *v = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))
     request.content_type = v;
   if (const char *v = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING))
@@ -494,7 +541,7 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
   state->body.clear();
 
   if (self->kerberos() && conn)
-    if (std::optional<Response> refusal = kerberos_request(self, connection, conn, state, request))
+    if (std::optional<Response> refusal = kerberos_unwrap(self, conn, state, request))
       return queue(connection, *refusal, state);
 
   // While stopping, libmicrohttpd must not be left with a suspended connection (it aborts).
@@ -615,7 +662,7 @@ std::unique_ptr<Listener> Listener::start(const ListenerOptions &options, Reques
     }
   items.push_back({MHD_OPTION_END, 0, nullptr});
 
-  self->daemon = MHD_start_daemon(flags, options.port, nullptr, nullptr, &on_access, self, MHD_OPTION_ARRAY,
+  self->daemon = MHD_start_daemon(flags, options.port, &accept_policy, self, &on_access, self, MHD_OPTION_ARRAY,
                                   items.data(), MHD_OPTION_END);
   if (!self->daemon)
     {
@@ -672,7 +719,7 @@ void Listener::close_overdue_connections()
       conn->closing = true;
       if (started)
         impl_->log(LogLevel::Warning, "windowsevent: request not completed in time, connection closed",
-                   {{"peer", conn->peer}, {"listener", impl_->description()}, {"identity", conn->identity},
+                   {{"peer", conn->peer}, {"listener", impl_->description()}, {"identity", clip(conn->identity)},
                     {"request_timeout", std::to_string(impl_->options.request_timeout_seconds)}});
       else
         impl_->log(LogLevel::Debug, "windowsevent: idle connection closed",

@@ -30,6 +30,7 @@ struct ListenerOptions
   const auth::KerberosAcceptor *kerberos = nullptr; // plain HTTP with Kerberos authentication and encryption
   std::size_t max_body_bytes = 1024 * 1024;
   unsigned max_connections = 1000;
+  unsigned max_connections_per_ip = 0;   // 0: no limit; keeps one address from taking every slot
   unsigned idle_timeout_seconds = 120;
   // A connection must complete a request (headers and body) within this many seconds of its
   // start or of its previous request, whatever it sends meanwhile: dribbling clients, stalled
