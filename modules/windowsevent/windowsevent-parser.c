@@ -42,6 +42,10 @@ static CfgLexerKeyword windowsevent_keywords[] =
   { "emit_bookmark_events", KW_EMIT_BOOKMARK_EVENTS },
   { "compression", KW_COMPRESSION },
   { "request_timeout", KW_REQUEST_TIMEOUT },
+  { "bookmark_expiry", KW_BOOKMARK_EXPIRY },
+  { "max_connections_per_ip", KW_MAX_CONNECTIONS_PER_IP },
+  { "host_from", KW_HOST_FROM },
+  { "log_repeat_interval", KW_LOG_REPEAT_INTERVAL },
   { "keytab", KW_KEYTAB },
   { "principal", KW_PRINCIPAL },
   { NULL }

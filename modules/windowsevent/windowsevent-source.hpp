@@ -12,6 +12,7 @@
 #include "auth/kerberos.hpp"
 #include "auth/tls-trust.hpp"
 #include "collector/collector.hpp"
+#include "core/log-throttle.hpp"
 #include "http/listener.hpp"
 #include "persist-bookmark-store.hpp"
 #include "subscriptions/subscription.hpp"
@@ -79,6 +80,10 @@ public:
   bool emit_bookmark_events = false; // EventForwarder 111 markers become messages too
   bool compression = true;           // advertise SLDC (cuts WAN traffic several-fold)
   unsigned request_timeout_seconds = 60;
+  unsigned bookmark_expiry_seconds = 0;   // 0: bookmarks of silent machines are kept for ever
+  unsigned max_connections_per_ip = 100;  // per listener; 0: no limit
+  unsigned log_repeat_interval_seconds = 60; // repeated client-caused lines summarised per interval
+  bool host_from_identity = false;        // HOST from the authenticated name, not from <Computer>
   TlsOptions tls;
   KerberosOptions kerberos;
   std::vector<SubscriptionConfig> subscriptions;
@@ -114,6 +119,7 @@ private:
   static void log(LogLevel level, const std::string &message, const LogTags &tags = {});
   std::string persist_base() const;
   NVHandle handle_for(const std::string &relative_name);
+  void note_folded_fields(std::size_t count);
 
   LogThreadedSourceDriver *super_;
   WakeChannel *wake_ = nullptr;
@@ -123,11 +129,15 @@ private:
   std::unique_ptr<auth::TlsTrust> trust_;
   std::unique_ptr<auth::KerberosAcceptor> kerberos_acceptor_;
   std::unique_ptr<PersistBookmarkStore> bookmarks_;
+  std::unique_ptr<LogThrottle> client_log_; // lines caused by clients, repeats summarised
   std::unique_ptr<Collector> collector_;
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
-  std::unordered_map<std::string, NVHandle> handles_; // worker thread only
+  std::unordered_map<std::string, NVHandle> handles_; // worker thread only; at most kMaxFieldNames
+  std::uint64_t folded_since_warning_ = 0, folded_total_ = 0;
+  std::int64_t last_fold_warning_ = 0; // monotonic seconds
   bool sdata_names_ = false;
-  NVHandle identity_handle_ = 0, subscription_handle_ = 0, peer_handle_ = 0, parse_error_handle_ = 0;
+  NVHandle identity_handle_ = 0, subscription_handle_ = 0, peer_handle_ = 0, parse_error_handle_ = 0,
+           overflow_handle_ = 0, computer_verified_handle_ = 0;
 };
 
 } // namespace wec::module

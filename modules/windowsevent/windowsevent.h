@@ -24,6 +24,10 @@ void windowsevent_sd_set_log_always_severity(LogDriver *d, gint severity);
 void windowsevent_sd_set_emit_bookmark_events(LogDriver *d, gboolean enabled);
 void windowsevent_sd_set_compression(LogDriver *d, gboolean enabled);
 void windowsevent_sd_set_request_timeout(LogDriver *d, gint seconds);
+void windowsevent_sd_set_bookmark_expiry(LogDriver *d, gint seconds);
+void windowsevent_sd_set_max_connections_per_ip(LogDriver *d, gint count);
+void windowsevent_sd_set_log_repeat_interval(LogDriver *d, gint seconds);
+gboolean windowsevent_sd_set_host_from(LogDriver *d, const gchar *source);
 
 void windowsevent_sd_enable_tls(LogDriver *d);
 void windowsevent_sd_set_tls_key_file(LogDriver *d, const gchar *path);

@@ -19,7 +19,8 @@ def collector(tmp_path, certs, port):
                      subscription_block("only-win01", ["win01.corp.example"])]
     output = tmp_path / "events.json"
     daemon = SyslogNg(tmp_path / "syslog-ng",
-                      json_file_config(windowsevent_source(port, certs["dir"], subscriptions), output))
+                      json_file_config(windowsevent_source(port, certs["dir"], subscriptions,
+                                                           extra="log-repeat-interval(2)"), output))
     daemon.start(port=port)
     yield daemon, output
     daemon.stop()
@@ -62,15 +63,19 @@ def test_enumerate_offers_each_allowed_subscription_with_issuer_thumbprint(colle
         assert [s.name for s in subs] == ["security"]
 
 
-def test_identity_matching_no_subscription_gets_403_and_nothing_is_logged_as_event(collector, certs, port):
+def test_identity_matching_no_subscription_gets_403_and_repeats_are_summarised(collector, certs, port):
     daemon, output = collector
     with forwarder(certs, port, "intruder.other.example") as fw:
-        for _ in range(3):
+        for _ in range(50):
             status, subs, _ = fw.enumerate()
             assert status == 403 and subs == []
-    lines = wait_log(daemon, "identity matches no subscription", 3)
-    assert len(lines) == 3
-    assert "identity='intruder.other.example'" in lines[0]
+        lines = wait_log(daemon, "identity matches no subscription", 1)
+        assert len(lines) == 1 and "identity='intruder.other.example'" in lines[0]
+        # after log-repeat-interval(2): one line with the count, and the next refusal is logged again
+        lines = wait_log(daemon, "identity matches no subscription", 2, timeout=10)
+        assert len(lines) == 2 and "repeated='49', interval='2'" in lines[1], lines
+        assert fw.enumerate()[0] == 403
+        assert len(wait_log(daemon, "identity matches no subscription", 3)) == 3
     assert read_json_lines(output) == []
 
 

@@ -57,7 +57,8 @@ def test_rendered_japanese_text_and_astral_characters_round_trip(tmp_path, certs
     assert last["PROGRAM"] == "Test-Provider" and last["PID"] == "636" and last["LEVEL"] == "err"
     assert last["ISODATE"] == "2024-05-01T10:00:00+00:00"
     assert event_field(last, "System", "Execution", "_ThreadID") == "700"
-    assert last["_wec"] == {"identity": "win01.corp.example", "subscription": "ja", "peer": last["_wec"]["peer"]}
+    assert last["_wec"] == {"identity": "win01.corp.example", "subscription": "ja", "peer": last["_wec"]["peer"],
+                            "computer_verified": "1"}
     assert last["_wec"]["peer"].startswith("127.0.0.1:")
 
 
@@ -137,3 +138,32 @@ log {{ source(s_wec); destination(d_siem); flags(flow-control); }};
     assert 'EventID="1"' in last and 'Provider_Name="Test-Provider"' in last
     assert f'User="吉田{ASTRAL}さん"' in last
     assert 'Quote="a \\"b\\" \\]c\\\\d"' in last
+
+
+@pytest.mark.parametrize("host_from", ["event", "identity"])
+def test_host_and_whether_the_computer_is_the_authenticated_one(tmp_path, certs, port, host_from):
+    """<Computer> is what the forwarder asserts: .wec.computer_verified tells whether it names the
+    authenticated machine, and host-from(identity) takes HOST from the certificate instead."""
+    def event(computer, record):
+        return ("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
+                "<Provider Name='P'/><EventID>1</EventID>"
+                f"<EventRecordID>{record}</EventRecordID><Computer>{computer}</Computer></System></Event>")
+    output = tmp_path / "events.json"
+    subscriptions = [subscription_block("s", ["*.corp.example"])]
+    daemon = SyslogNg(tmp_path / "s", json_file_config(
+        windowsevent_source(port, certs["dir"], subscriptions, extra=f'host-from("{host_from}")'), output))
+    daemon.start(port=port)
+    try:
+        deliver(certs, port, [event("WIN01.corp.example", 1), event("dc01.corp.example", 2), "<not-xml"])
+        assert wait_for_lines(output, 3, 30) == 3
+    finally:
+        daemon.stop()
+    own, other, unparsed = read_json_lines(output)
+    assert own["_wec"]["computer_verified"] == "1"       # the certificate's CN, in any case
+    assert other["_wec"]["computer_verified"] == "0"     # claims another machine
+    assert unparsed["_wec"]["computer_verified"] == "0"
+    assert unparsed["HOST"] == "win01.corp.example"
+    if host_from == "event":
+        assert (own["HOST"], other["HOST"]) == ("WIN01.corp.example", "dc01.corp.example")
+    else:
+        assert (own["HOST"], other["HOST"]) == ("win01.corp.example", "win01.corp.example")
