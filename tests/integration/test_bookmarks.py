@@ -3,11 +3,12 @@ once a batch is acknowledged, re-serialised and at most 64 KiB (a subscription m
 channels), and handed back in the Subscribe after a restart, graceful or kill -9; anything but a
 <BookmarkList> refused; the persist file bounded; bookmarks of silent machines expired on request."""
 import collections
+import shutil
 import time
 import xml.etree.ElementTree as ET
 
 import wef_forwarder as wef
-from wec_harness import CORPUS, SyslogNg, json_file_config, subscription_block, windowsevent_source
+from wec_harness import CORPUS, DATA, SyslogNg, json_file_config, subscription_block, windowsevent_source
 
 MANAGER_PATH = "/wsman/SubscriptionManager/WEC"
 
@@ -187,5 +188,22 @@ def test_bookmarks_of_silent_machines_expire(tmp_path, certs, port):
         assert c.bookmarks("win01.corp.example")["security"] is None
         assert ("bookmarks of forwarders not heard from within bookmark-expiry() removed; count='1'"
                 in c.daemon.internal_log())
+    finally:
+        c.daemon.stop()
+
+
+def test_bookmarks_written_before_method_keys_are_kept(tmp_path, certs, port):
+    """A persist file of the first version (entries named by identity only): renamed at start, the
+    machine resumes from its bookmark, and the new names survive the next restart."""
+    c = Collector(tmp_path, certs, port)
+    shutil.copy(DATA / "persist-0.1-bookmarks.persist", c.daemon.persist)
+    c.daemon.start(port=port)
+    try:
+        assert 'RecordId="777"' in c.bookmarks("win01.corp.example")["security"]
+        assert "bookmark entries renamed to include the authentication method; entries='1'" in c.daemon.internal_log()
+        c.daemon.stop()
+        c.daemon.start(port=port)
+        assert 'RecordId="777"' in c.bookmarks("win01.corp.example")["security"]
+        assert c.daemon.internal_log().count("bookmark entries renamed") == 1
     finally:
         c.daemon.stop()
