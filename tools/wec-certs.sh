@@ -21,6 +21,17 @@
 #   clients/C-foreign.crt/.key/.p12 issued by it (same CN/SAN) for "unknown CA" tests.
 # With --expired-client C: clients/C-expired.crt/.key/.p12, issued by client-ca, CN=C,
 #   valid 2020-01-01 .. 2020-01-02 (made with `openssl ca -startdate/-enddate`).
+# With --sibling-client C: sibling-ca.crt/.key, a second issuing CA under the same root (not
+#   in ca.d/), and clients/C-sibling.crt/.key/.p12 issued by it with CN=C, plus
+#   clients/C-sibling-chain.crt (the certificate followed by sibling-ca.crt, as a client that
+#   sends its issuing CA along presents it).
+# Revocation (--crl, --revoke C, --revoked-client C): the CAs keep a database in ca-db/, and
+#   crl/root-ca.crl.pem and crl/client-ca.crl.pem are (re)written on every such run, valid
+#   --crl-days days; crl.d/ holds both with `openssl rehash` links (the collector's crl-dir()).
+#   Files are replaced by rename, so a running collector never reads half a file.
+#   --revoke C puts the existing clients/C.crt on client-ca's CRL; --revoked-client C makes
+#   clients/C-revoked.crt/.key/.p12 (client-ca, CN=C) and revokes it. --expired-crl also writes
+#   crl/client-ca-expired.crl.pem, the same list with nextUpdate 2020-01-02.
 #
 # The IssuerCA thumbprint and the SubscriptionManagers string are printed at the end.
 # Requires openssl (1.1.1 or 3.x). Certificates carry no CRL distribution point: a Windows
@@ -34,7 +45,8 @@ usage() {
     cat <<EOF
 usage: $prog DIR --server-name NAME [--server-ip IP]... [--client NAME]... [--days N]
        [--key-type rsa|ec] [--p12-password PW] [--other-ca] [--expired-client NAME]...
-       [--port N] [--refresh S] [--force] [--quiet]
+       [--sibling-client NAME]... [--crl] [--revoke NAME]... [--revoked-client NAME]...
+       [--crl-days N] [--expired-crl] [--port N] [--refresh S] [--force] [--quiet]
 
   DIR                 output directory (created)
   --server-name NAME  collector FQDN: server CN and DNS SAN, used in the GPO string
@@ -45,6 +57,13 @@ usage: $prog DIR --server-name NAME [--server-ip IP]... [--client NAME]... [--da
   --p12-password PW   password of the .p12 files (default: empty)
   --other-ca          also make an unrelated CA and clients/NAME-foreign.* for each client
   --expired-client N  make clients/N-expired.* (CN=N, expired in 2020) (repeatable)
+  --sibling-client N  make sibling-ca (another issuing CA under the root, not in ca.d) and
+                      clients/N-sibling.* and N-sibling-chain.crt issued by it (repeatable)
+  --crl               write the CRLs crl/root-ca.crl.pem, crl/client-ca.crl.pem and crl.d/
+  --revoke N          revoke the existing clients/N.crt (repeatable; implies --crl)
+  --revoked-client N  make clients/N-revoked.* (CN=N) and revoke it (repeatable; implies --crl)
+  --crl-days N        nextUpdate of the CRLs, in days (default 30)
+  --expired-crl       also write crl/client-ca-expired.crl.pem (nextUpdate in 2020)
   --port N            port in the GPO string (default 5986)
   --refresh S         Refresh in the GPO string (default 60)
   --force             delete DIR's previous PKI files first
@@ -64,6 +83,12 @@ ca_days=3650
 key_type=rsa
 p12_password=""
 other_ca=0
+siblings=()
+revoke=()
+revoked=()
+want_crl=0
+crl_days=30
+expired_crl=0
 port=5986
 refresh=60
 force=0
@@ -79,6 +104,12 @@ while [ $# -gt 0 ]; do
         --p12-password) p12_password=${2?--p12-password needs a value}; shift 2 ;;
         --other-ca) other_ca=1; shift ;;
         --expired-client) expired+=("${2:?--expired-client needs a value}"); shift 2 ;;
+        --sibling-client) siblings+=("${2:?--sibling-client needs a value}"); shift 2 ;;
+        --crl) want_crl=1; shift ;;
+        --revoke) revoke+=("${2:?--revoke needs a value}"); want_crl=1; shift 2 ;;
+        --revoked-client) revoked+=("${2:?--revoked-client needs a value}"); want_crl=1; shift 2 ;;
+        --crl-days) crl_days=${2:?--crl-days needs a value}; shift 2 ;;
+        --expired-crl) expired_crl=1; want_crl=1; shift ;;
         --port) port=${2:?--port needs a value}; shift 2 ;;
         --refresh) refresh=${2:?--refresh needs a value}; shift 2 ;;
         --force) force=1; shift ;;
@@ -93,8 +124,9 @@ done
 [ -n "$server_name" ] || { usage >&2; die "--server-name is missing"; }
 case "$key_type" in rsa|ec) ;; *) die "--key-type must be rsa or ec" ;; esac
 [[ "$days" =~ ^[0-9]+$ ]] || die "--days must be a number"
+[[ "$crl_days" =~ ^[1-9][0-9]*$ ]] || die "--crl-days must be a positive number"
 name_re='^[A-Za-z0-9*]([A-Za-z0-9._*-]*[A-Za-z0-9])?$'
-for n in "$server_name" "${clients[@]}" "${expired[@]}"; do
+for n in "$server_name" "${clients[@]}" "${expired[@]}" "${siblings[@]}" "${revoke[@]}" "${revoked[@]}"; do
     [[ "$n" =~ $name_re ]] || die "invalid name '$n'"
 done
 command -v openssl >/dev/null || die "openssl not found"
@@ -105,8 +137,8 @@ mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 if [ "$force" = 1 ]; then
     rm -rf "$dir/clients" "$dir/ca.d" "$dir"/root-ca.* "$dir"/client-ca.* "$dir"/server.* \
-        "$dir"/other-ca.* "$dir/ca-bundle.crt" "$dir/issuer-thumbprint.txt" \
-        "$dir/subscription-manager.txt"
+        "$dir"/other-ca.* "$dir"/sibling-ca.* "$dir/ca-bundle.crt" "$dir/issuer-thumbprint.txt" \
+        "$dir/subscription-manager.txt" "$dir/ca-db" "$dir/crl" "$dir/crl.d"
 fi
 mkdir -p "$dir/clients"
 umask 077
@@ -268,6 +300,106 @@ if [ "$other_ca" = 1 ]; then
         make_p12 "$base" "$c" "$dir/other-ca.crt"
         say "created clients/$c-foreign.crt/.key/.p12 (issued by other-ca)"
     done
+fi
+
+# --- sibling issuing CA (same root, not in ca.d) ---------------------------------------------------
+if [ "${#siblings[@]}" -gt 0 ]; then
+    if [ ! -s "$dir/sibling-ca.key" ] || [ ! -s "$dir/sibling-ca.crt" ]; then
+        genkey "$dir/sibling-ca.key"
+        issue "$dir/sibling-ca.key" "$dir/sibling-ca.crt" "$dir/root-ca" "WEC Sibling Issuing CA" \
+            "$ca_days" "basicConstraints=critical,CA:TRUE,pathlen:0" \
+            "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
+        say "created sibling-ca.crt"
+    fi
+    cat "$dir/sibling-ca.crt" "$dir/root-ca.crt" > "$tmp/sibling-chain.pem"
+    for c in "${siblings[@]}"; do
+        base="$dir/clients/$c-sibling"
+        if [ ! -s "$base.crt" ] || [ ! -s "$base.key" ]; then
+            genkey "$base.key"
+            mapfile -t ext < <(client_ext "$c")
+            issue "$base.key" "$base.crt" "$dir/sibling-ca" "$c" "$days" "${ext[@]}"
+            make_p12 "$base" "$c" "$tmp/sibling-chain.pem"
+            say "created clients/$c-sibling.crt/.key/.p12 (issued by sibling-ca)"
+        fi
+        cat "$base.crt" "$dir/sibling-ca.crt" > "$base-chain.crt"
+        chmod 644 "$base-chain.crt"
+    done
+fi
+
+# --- revocation: a database per CA (openssl ca), CRLs replaced by rename ---------------------------
+ca_db_config() { # ca_db_config BASE: prints the path of an `openssl ca` config for CA BASE
+    local db="$dir/ca-db/$1"
+    mkdir -p "$db"
+    [ -e "$db/index.txt" ] || : > "$db/index.txt"
+    [ -s "$db/crlnumber" ] || echo 1000 > "$db/crlnumber"
+    cat > "$tmp/$1-db.cnf" <<EOF
+[ca]
+default_ca = db
+[db]
+database = $db/index.txt
+crlnumber = $db/crlnumber
+certificate = $dir/$1.crt
+private_key = $dir/$1.key
+default_md = sha256
+default_crl_days = $crl_days
+unique_subject = no
+[crl_ext]
+authorityKeyIdentifier = keyid:always
+EOF
+    echo "$tmp/$1-db.cnf"
+}
+
+revoke_cert() { # revoke_cert CRT (issued by client-ca)
+    local cnf
+    cnf=$(ca_db_config client-ca)
+    if openssl ca -config "$cnf" -revoke "$1" -crl_reason keyCompromise >"$tmp/ca.out" 2>&1; then
+        return 0
+    fi
+    grep -q "already revoked" "$tmp/ca.out" || { cat "$tmp/ca.out" >&2; die "openssl ca -revoke $1 failed"; }
+}
+
+replace_file() { # replace_file SRC DEST: by rename within DEST's directory, never half written
+    local staged
+    staged="$(dirname "$2")/.$(basename "$2").new"
+    cp "$1" "$staged"
+    chmod 644 "$staged"
+    mv -f "$staged" "$2"
+}
+
+if [ "$want_crl" = 1 ]; then
+    for c in "${revoked[@]}"; do
+        base="$dir/clients/$c-revoked"
+        if [ ! -s "$base.crt" ] || [ ! -s "$base.key" ]; then
+            genkey "$base.key"
+            mapfile -t ext < <(client_ext "$c")
+            issue "$base.key" "$base.crt" "$dir/client-ca" "$c" "$days" "${ext[@]}"
+            make_p12 "$base" "$c" "$tmp/client-chain.pem"
+            say "created clients/$c-revoked.crt/.key/.p12"
+        fi
+        revoke_cert "$base.crt"
+    done
+    for c in "${revoke[@]}"; do
+        [ -s "$dir/clients/$c.crt" ] || die "--revoke $c: clients/$c.crt does not exist"
+        revoke_cert "$dir/clients/$c.crt"
+        say "revoked clients/$c.crt"
+    done
+    mkdir -p "$dir/crl" "$dir/crl.d"
+    for ca in root-ca client-ca; do
+        openssl ca -config "$(ca_db_config $ca)" -gencrl -crlexts crl_ext -out "$tmp/$ca.crl.pem" \
+            >"$tmp/ca.out" 2>&1 || { cat "$tmp/ca.out" >&2; die "openssl ca -gencrl for $ca failed"; }
+        replace_file "$tmp/$ca.crl.pem" "$dir/crl/$ca.crl.pem"
+        replace_file "$tmp/$ca.crl.pem" "$dir/crl.d/$ca.crl.pem"
+    done
+    if [ "$expired_crl" = 1 ]; then
+        openssl ca -config "$(ca_db_config client-ca)" -gencrl -crlexts crl_ext \
+            -crl_lastupdate 20200101000000Z -crl_nextupdate 20200102000000Z \
+            -out "$tmp/client-ca-expired.crl.pem" >"$tmp/ca.out" 2>&1 \
+            || { cat "$tmp/ca.out" >&2; die "openssl ca -gencrl (expired) failed"; }
+        replace_file "$tmp/client-ca-expired.crl.pem" "$dir/crl/client-ca-expired.crl.pem"
+    fi
+    openssl rehash "$dir/crl.d" 2>/dev/null || true
+    chmod 755 "$dir/crl" "$dir/crl.d"
+    say "wrote crl/root-ca.crl.pem, crl/client-ca.crl.pem and crl.d/ (next update in $crl_days days)"
 fi
 
 # --- trust material -----------------------------------------------------------------------------

@@ -188,6 +188,18 @@ bool SourceDriver::validate(std::string &error) const
           error = "windowsevent(): tls() needs ca-file() or ca-dir(): the CA that issues the forwarders' certificates";
           return false;
         }
+      // Pins and CRLs are checked against the CAs already here, so that --syntax-only reports a
+      // pin that matches no CA or an unreadable CRL (the CAs themselves are read again in init()).
+      const bool pinned = !tls.issuer_thumbprints.empty() || !tls.issuer_files.empty();
+      if (pinned || !tls.crl_file.empty() || !tls.crl_dir.empty())
+        {
+          std::string reason;
+          if (!auth::TlsTrust::load(tls.trust_config(), nullptr, reason))
+            {
+              error = "windowsevent(): tls(): " + reason;
+              return false;
+            }
+        }
     }
   else if (port != 0)
     {
@@ -304,7 +316,8 @@ bool SourceDriver::init()
   http::ListenerOptions tls_options;
   if (tls.enabled)
     {
-      trust_ = auth::TlsTrust::load(tls.ca_file, tls.ca_dir, error);
+      auto log_fn = [](LogLevel level, const std::string &message, const LogTags &tags) { log(level, message, tags); };
+      trust_ = auth::TlsTrust::load(tls.trust_config(), log_fn, error);
       if (!trust_)
         {
           log(LogLevel::Error, "windowsevent: cannot load the client CA", {{"error", error}});
@@ -421,6 +434,8 @@ void SourceDriver::run()
         wake_->drain();
       if (exit_requested_.load())
         break;
+      if (trust_)
+        trust_->refresh_revocation(std::chrono::steady_clock::now()); // same thread as the handshakes
       run_listeners();
       for (int round = 0; round < 8 && collector_->pump(); ++round)
         run_listeners();
@@ -705,6 +720,27 @@ void windowsevent_sd_set_tls_key_file(LogDriver *d, const gchar *path) { driver_
 void windowsevent_sd_set_tls_cert_file(LogDriver *d, const gchar *path) { driver_of(d)->tls.cert_file = path; }
 void windowsevent_sd_set_tls_ca_file(LogDriver *d, const gchar *path) { driver_of(d)->tls.ca_file = path; }
 void windowsevent_sd_set_tls_ca_dir(LogDriver *d, const gchar *path) { driver_of(d)->tls.ca_dir = path; }
+void windowsevent_sd_add_tls_issuer_file(LogDriver *d, const gchar *path) { driver_of(d)->tls.issuer_files.emplace_back(path); }
+void windowsevent_sd_set_tls_crl_file(LogDriver *d, const gchar *path) { driver_of(d)->tls.crl_file = path; }
+void windowsevent_sd_set_tls_crl_dir(LogDriver *d, const gchar *path) { driver_of(d)->tls.crl_dir = path; }
+void windowsevent_sd_set_tls_crl_reload_interval(LogDriver *d, gint seconds) { driver_of(d)->tls.crl_reload_interval_seconds = static_cast<unsigned>(seconds); }
+
+gboolean windowsevent_sd_add_tls_issuer_thumbprints(LogDriver *d, GList *thumbprints, gchar **error)
+{
+  gboolean ok = TRUE;
+  for (GList *item = thumbprints; item && ok; item = item->next)
+    {
+      const char *text = static_cast<const char *>(item->data);
+      std::string thumbprint, reason;
+      ok = wec::auth::normalise_thumbprint(text, thumbprint, reason);
+      if (ok)
+        driver_of(d)->tls.issuer_thumbprints.push_back(thumbprint);
+      else
+        *error = g_strdup_printf("windowsevent(): issuer-thumbprints(\"%s\") %s", text, reason.c_str());
+    }
+  g_list_free_full(thumbprints, g_free);
+  return ok;
+}
 
 void windowsevent_sd_begin_subscription(LogDriver *d)
 {

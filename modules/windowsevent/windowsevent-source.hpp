@@ -31,6 +31,17 @@ struct TlsOptions
   std::string cert_file;
   std::string ca_file;
   std::string ca_dir;
+  std::vector<std::string> issuer_thumbprints; // normalised; empty: the CAs that issued no other CA
+  std::vector<std::string> issuer_files;
+  std::string crl_file;
+  std::string crl_dir;
+  unsigned crl_reload_interval_seconds = 60;
+
+  auth::TrustConfig trust_config() const
+  {
+    return auth::TrustConfig{ca_file, ca_dir, issuer_thumbprints, issuer_files, crl_file, crl_dir,
+                             crl_reload_interval_seconds};
+  }
 };
 
 struct KerberosOptions

@@ -34,6 +34,12 @@ void windowsevent_sd_set_tls_key_file(LogDriver *d, const gchar *path);
 void windowsevent_sd_set_tls_cert_file(LogDriver *d, const gchar *path);
 void windowsevent_sd_set_tls_ca_file(LogDriver *d, const gchar *path);
 void windowsevent_sd_set_tls_ca_dir(LogDriver *d, const gchar *path);
+/* Takes the list; a thumbprint that is not 40 hex digits (spaces and colons allowed) fails. */
+gboolean windowsevent_sd_add_tls_issuer_thumbprints(LogDriver *d, GList *thumbprints, gchar **error);
+void windowsevent_sd_add_tls_issuer_file(LogDriver *d, const gchar *path);
+void windowsevent_sd_set_tls_crl_file(LogDriver *d, const gchar *path);
+void windowsevent_sd_set_tls_crl_dir(LogDriver *d, const gchar *path);
+void windowsevent_sd_set_tls_crl_reload_interval(LogDriver *d, gint seconds);
 
 void windowsevent_sd_enable_kerberos(LogDriver *d);
 void windowsevent_sd_set_kerberos_keytab(LogDriver *d, const gchar *path);

@@ -2,12 +2,13 @@
 actionable line in syslog-ng's log, no event, and the connection and other clients keep working."""
 import socket
 import ssl
+import subprocess
 import time
 
 import pytest
 
 import wef_forwarder as wef
-from wec_harness import (SyslogNg, json_file_config, read_json_lines, subscription_block,
+from wec_harness import (SyslogNg, json_file_config, make_certs, read_json_lines, subscription_block,
                          windowsevent_source)
 
 MANAGER_PATH = "/wsman/SubscriptionManager/WEC"
@@ -203,3 +204,273 @@ def test_version_is_stable_across_restarts_and_changes_with_visible_options(tmp_
     changed, url_changed = versions("heartbeat(60)")
     assert first == again and url == url_again
     assert changed != first and url_changed == url
+
+
+# --- issuing CAs and revocation ------------------------------------------------------------------
+# The session PKI (conftest.py) has a root with two issuing CAs: client-ca (in ca.d, its
+# thumbprint advertised) and sibling-ca, which issued a certificate with win01's CN.
+# CRLs: crl.d/ revokes revoked.corp.example-revoked; crl/client-ca-expired.crl.pem is expired.
+
+HANDSHAKE_LINES = "windowsevent: TLS handshake"  # refused (verdict) or failed (anything else)
+
+
+def tls_status(pki, port, cert, key):
+    """One HTTPS request with a client certificate (file with the certificate, maybe followed by
+    its CA). Returns the HTTP status, or None when the collector refused the TLS handshake."""
+    context = ssl.create_default_context(cafile=str(pki / "ca-bundle.crt"))
+    context.load_cert_chain(str(cert), str(key))
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                # TLS 1.3 reports the server's verdict on the certificate after the handshake
+                tls.sendall(b"POST /wsman/SubscriptionManager/WEC HTTP/1.1\r\nHost: localhost\r\n"
+                            b"Content-Length: 0\r\n\r\n")
+                reply = tls.recv(100)
+    except socket.timeout:
+        raise
+    except (ssl.SSLError, ConnectionError, OSError):
+        return None
+    return int(reply.split()[1]) if reply else None
+
+
+def client_files(certs, name):
+    """(certificate file, key file) of clients/NAME; NAME-chain.crt shares NAME.key."""
+    pki = certs["dir"]
+    return pki / "clients" / f"{name}.crt", pki / "clients" / f"{name.removesuffix('-chain')}.key"
+
+
+def thumbprint_of(path):
+    return wef.cert_thumbprint(str(path))
+
+
+def issuer_thumbprints_offered(certs, port, machine="win01.corp.example", cert_name=None):
+    with forwarder(certs, port, machine, cert_name) as fw:
+        status, subs, _ = fw.enumerate()
+        assert status == 200
+        offered = {tuple(sorted(t for role, t in s.thumbprints if role == "issuer")) for s in subs}
+        assert len(offered) == 1, offered  # every subscription advertises the same set
+        return set(offered.pop())
+
+
+def start_collector(tmp_path, certs, port, tls_extra="", ca_dir=None, computers=("*.corp.example",)):
+    subscriptions = [subscription_block("security", list(computers))]
+    daemon = SyslogNg(tmp_path / "syslog-ng",
+                      json_file_config(windowsevent_source(port, certs["dir"], subscriptions, tls_extra=tls_extra,
+                                                           ca_dir=ca_dir, extra="log-repeat-interval(0)"),
+                                       tmp_path / "events.json"))
+    return daemon.start(port=port)
+
+
+def refused_once(daemon, before, needles):
+    """Exactly one new handshake line since `before` lines, and it contains every needle."""
+    lines = wait_log(daemon, HANDSHAKE_LINES, before + 1)
+    time.sleep(0.3)  # a second line would come from the same handshake at once
+    lines = log_lines(daemon, HANDSHAKE_LINES)
+    assert len(lines) == before + 1, lines[before:]
+    for needle in needles:
+        assert needle in lines[-1], (needle, lines[-1])
+    return lines[-1]
+
+
+@pytest.fixture
+def sibling_ca_dir(tmp_path, certs):
+    """ca-file()/ca-dir() content with both issuing CAs: root, client-ca and sibling-ca."""
+    pki = certs["dir"]
+    directory = tmp_path / "ca-with-sibling"
+    directory.mkdir()
+    for name in ("root-ca.crt", "client-ca.crt", "sibling-ca.crt"):
+        (directory / name).write_bytes((pki / name).read_bytes())
+    return directory
+
+
+@pytest.mark.parametrize("presented", ["win01.corp.example-sibling-chain", "win01.corp.example-sibling"])
+def test_certificate_from_a_sibling_ca_with_another_machines_cn_is_refused(collector, certs, port, presented):
+    # The reviewer's attack: a certificate named like win01 from another issuing CA under the
+    # trusted root, sent with (-chain) or without its issuing CA.
+    daemon, output = collector
+    before = len(log_lines(daemon, HANDSHAKE_LINES))
+    assert tls_status(certs["dir"], port, *client_files(certs, presented)) is None
+    line = refused_once(daemon, before, ["TLS handshake refused", "/CN=win01.corp.example",
+                                         "issuer /CN=WEC Sibling Issuing CA", "unable to get local issuer certificate",
+                                         "is not a CA in ca-file()/ca-dir()"])
+    if presented.endswith("-chain"):
+        assert "CA certificates that the client sends along are never trusted" in line
+    assert read_json_lines(output) == []
+    # the real win01 is still served
+    with forwarder(certs, port, "win01.corp.example") as fw:
+        assert fw.enumerate()[0] == 200
+
+
+def test_default_pins_the_issuing_cas_advertised_before(tmp_path, certs, port, sibling_ca_dir):
+    # No pin: the loaded CAs that issued no other loaded CA, as advertised before the option
+    # existed: both issuing CAs, not the root, and both CAs' clients are accepted.
+    pki = certs["dir"]
+    daemon = start_collector(tmp_path, certs, port, ca_dir=sibling_ca_dir)
+    try:
+        expected = {thumbprint_of(pki / "client-ca.crt"), thumbprint_of(pki / "sibling-ca.crt")}
+        assert issuer_thumbprints_offered(certs, port) == expected
+        assert tls_status(pki, port, *client_files(certs, "win01.corp.example-sibling")) is not None
+        listening = wait_log(daemon, "windowsevent: listening")[0]
+        advertised = listening.split("issuer_thumbprints='")[1].split("'")[0]
+        assert set(advertised.split(",")) == expected
+    finally:
+        daemon.stop()
+
+
+@pytest.mark.parametrize("pin", ["thumbprint", "file", "thumbprint-with-colons"])
+def test_pinned_issuing_ca_admits_only_its_clients_and_is_what_is_advertised(tmp_path, certs, port,
+                                                                             sibling_ca_dir, pin):
+    pki = certs["dir"]
+    client_ca = thumbprint_of(pki / "client-ca.crt")
+    sibling_ca = thumbprint_of(pki / "sibling-ca.crt")
+    tls_extra = {
+        "thumbprint": f'issuer-thumbprints("{client_ca}")',
+        "file": f'issuer-file("{pki}/client-ca.crt")',
+        "thumbprint-with-colons": 'issuer-thumbprints("{}")'.format(
+            ":".join(client_ca[i:i + 2] for i in range(0, 40, 2)).lower()),
+    }[pin]
+    daemon = start_collector(tmp_path, certs, port, tls_extra=tls_extra, ca_dir=sibling_ca_dir)
+    try:
+        assert issuer_thumbprints_offered(certs, port) == {client_ca}
+        assert f"issuer_thumbprints='{client_ca}'" in wait_log(daemon, "windowsevent: listening")[0]
+        # the sibling CA is loaded (a trusted CA) but not pinned: its win01 is refused
+        before = len(log_lines(daemon, HANDSHAKE_LINES))
+        assert tls_status(pki, port, *client_files(certs, "win01.corp.example-sibling")) is None
+        refused_once(daemon, before, ["TLS handshake refused", "/CN=win01.corp.example",
+                                      f"its issuing CA /CN=WEC Sibling Issuing CA (thumbprint {sibling_ca}) "
+                                      "is not a pinned issuing CA", f"accepted issuing CAs: {client_ca}"])
+        # ... also when it sends its CA along
+        before += 1
+        assert tls_status(pki, port, *client_files(certs, "win01.corp.example-sibling-chain")) is None
+        refused_once(daemon, before, ["is not a pinned issuing CA"])
+        # the pinned CA's clients keep working
+        with forwarder(certs, port, "win02.corp.example") as fw:
+            assert fw.enumerate()[0] == 200
+    finally:
+        daemon.stop()
+
+
+def test_two_pins_admit_both_cas_and_both_are_advertised(tmp_path, certs, port, sibling_ca_dir):
+    pki = certs["dir"]
+    expected = {thumbprint_of(pki / "client-ca.crt"), thumbprint_of(pki / "sibling-ca.crt")}
+    tls_extra = (f'issuer-thumbprints("{thumbprint_of(pki / "client-ca.crt")}") '
+                 f'issuer-file("{pki}/sibling-ca.crt")')
+    daemon = start_collector(tmp_path, certs, port, tls_extra=tls_extra, ca_dir=sibling_ca_dir)
+    try:
+        assert issuer_thumbprints_offered(certs, port) == expected
+        assert tls_status(pki, port, *client_files(certs, "win01.corp.example-sibling")) is not None
+    finally:
+        daemon.stop()
+
+
+@pytest.mark.parametrize("crl_option", ["crl-dir", "crl-file"])
+def test_revoked_certificate_is_refused_with_its_serial_and_others_of_the_ca_still_work(tmp_path, certs, port,
+                                                                                       crl_option):
+    pki = certs["dir"]
+    if crl_option == "crl-dir":
+        tls_extra = f'crl-dir("{pki}/crl.d")'
+    else:
+        bundle = tmp_path / "crls.pem"
+        bundle.write_bytes((pki / "crl" / "root-ca.crl.pem").read_bytes() +
+                           (pki / "crl" / "client-ca.crl.pem").read_bytes())
+        tls_extra = f'crl-file("{bundle}")'
+    daemon = start_collector(tmp_path, certs, port, tls_extra=tls_extra)
+    try:
+        revoked_cert = pki / "clients" / "revoked.corp.example-revoked.crt"
+        serial = subprocess.run(["openssl", "x509", "-in", str(revoked_cert), "-noout", "-serial"],
+                                check=True, capture_output=True, text=True).stdout.strip().split("=")[1]
+        before = len(log_lines(daemon, HANDSHAKE_LINES))
+        assert tls_status(pki, port, *client_files(certs, "revoked.corp.example-revoked")) is None
+        refused_once(daemon, before, ["TLS handshake refused", "/CN=revoked.corp.example", f"serial {serial}",
+                                      "rejected: certificate revoked", "on the CRL of /CN=WEC Client Issuing CA"])
+        # a certificate of the same CA that is not on the CRL
+        with forwarder(certs, port, "win02.corp.example") as fw:
+            assert fw.enumerate()[0] == 200
+        assert not log_lines(daemon, "have no CRL")  # both CAs of the chain are covered
+    finally:
+        daemon.stop()
+
+
+@pytest.mark.parametrize("case", ["no CRL from the root", "expired CRL"])
+def test_revocation_checking_fails_closed(tmp_path, certs, port, case):
+    # Decided: with revocation checking on, a chain whose CA has no CRL, or only an expired one,
+    # is refused (with a warning at startup that says which CA is affected).
+    pki = certs["dir"]
+    bundle = tmp_path / "crls.pem"
+    if case == "no CRL from the root":
+        bundle.write_bytes((pki / "crl" / "client-ca.crl.pem").read_bytes())
+        startup, reason = "these CAs have no CRL", "unable to get certificate CRL"
+        detail = "(CA certificate /CN=WEC Client Issuing CA"
+    else:
+        bundle.write_bytes((pki / "crl" / "root-ca.crl.pem").read_bytes() +
+                           (pki / "crl" / "client-ca-expired.crl.pem").read_bytes())
+        startup, reason, detail = "CRL has expired", "CRL has expired", "has passed its nextUpdate"
+    daemon = start_collector(tmp_path, certs, port, tls_extra=f'crl-file("{bundle}")')
+    try:
+        assert len(wait_log(daemon, startup)) == 1
+        before = len(log_lines(daemon, HANDSHAKE_LINES))
+        assert tls_status(pki, port, *client_files(certs, "win02.corp.example")) is None
+        refused_once(daemon, before, ["/CN=win02.corp.example", reason, detail])
+    finally:
+        daemon.stop()
+
+
+def own_pki(tmp_path):
+    """A PKI of its own (EC keys: fast) for tests that change the CRLs."""
+    directory = tmp_path / "pki"
+    thumbprint = make_certs(directory, clients=["win01.corp.example", "win02.corp.example"],
+                            extra=["--key-type", "ec", "--crl"])
+    return {"dir": directory, "thumbprint": thumbprint}
+
+
+def wait_until(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.25)
+    return predicate()
+
+
+def test_crl_replaced_while_running_takes_effect_without_restart(tmp_path, port):
+    pki_certs = own_pki(tmp_path)
+    pki = pki_certs["dir"]
+    daemon = start_collector(tmp_path, pki_certs, port, tls_extra=f'crl-dir("{pki}/crl.d") crl-reload-interval(1)')
+    try:
+        win02 = client_files(pki_certs, "win02.corp.example")
+        assert tls_status(pki, port, *win02) is not None
+        # the CA revokes win02 and publishes its new CRL (written beside, renamed into place)
+        make_certs(pki, extra=["--key-type", "ec", "--revoke", "win02.corp.example"])
+        started = time.monotonic()
+        assert wait_until(lambda: tls_status(pki, port, *win02) is None, 15), "the new CRL was not applied"
+        assert time.monotonic() - started < 15
+        assert len(wait_log(daemon, "windowsevent: CRLs reloaded")) >= 1
+        assert "certificate revoked" in log_lines(daemon, "TLS handshake refused")[-1]
+        assert daemon.alive()
+        with forwarder(pki_certs, port, "win01.corp.example") as fw:
+            assert fw.enumerate()[0] == 200
+    finally:
+        daemon.stop()
+
+
+def test_crl_that_fails_to_load_after_a_change_keeps_the_previous_ones(tmp_path, port):
+    pki_certs = own_pki(tmp_path)
+    pki = pki_certs["dir"]
+    make_certs(pki, extra=["--key-type", "ec", "--revoke", "win02.corp.example"])
+    daemon = start_collector(tmp_path, pki_certs, port, tls_extra=f'crl-dir("{pki}/crl.d") crl-reload-interval(1)')
+    try:
+        win02 = client_files(pki_certs, "win02.corp.example")
+        assert tls_status(pki, port, *win02) is None
+        # a damaged CRL replaces the good one (by rename, as a publisher would)
+        staged = pki / "crl.d" / ".client-ca.crl.pem.new"
+        staged.write_text("-----BEGIN X509 CRL-----\nbm90IGEgQ1JM\n-----END X509 CRL-----\n")
+        staged.rename(pki / "crl.d" / "client-ca.crl.pem")
+        lines = wait_log(daemon, "changed CRL files not loaded", timeout=15)
+        assert len(lines) == 1 and "client-ca.crl.pem" in lines[0], lines
+        time.sleep(3)  # three more checks: the same broken file is reported once
+        assert len(log_lines(daemon, "changed CRL files not loaded")) == 1
+        assert tls_status(pki, port, *win02) is None  # still revoked: the previous CRLs stay
+        with forwarder(pki_certs, port, "win01.corp.example") as fw:
+            assert fw.enumerate()[0] == 200
+    finally:
+        daemon.stop()

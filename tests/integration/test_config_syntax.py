@@ -87,3 +87,47 @@ def test_bad_configuration_is_rejected_with_a_clear_message(tmp_path, source, ex
     result = check(tmp_path, source)
     assert result.returncode != 0
     assert expected.replace("TMP", str(tmp_path)) in result.stderr, result.stderr
+
+
+# --- tls(): pinned issuing CAs and CRLs -----------------------------------------------------------
+
+def real_tls(certs, extra):
+    pki = certs["dir"]
+    return (f'tls(key-file("{pki}/server.key") cert-file("{pki}/server.crt") ca-dir("{pki}/ca.d") {extra})')
+
+
+def test_pins_and_crls_are_accepted(tmp_path, certs):
+    pki = certs["dir"]
+    spaced = " ".join(certs["thumbprint"][i:i + 2] for i in range(0, 40, 2)).lower()
+    tls = real_tls(certs, f'issuer-thumbprints("{certs["thumbprint"]}" "{spaced}") '
+                          f'issuer-file("{pki}/client-ca.crt") crl-dir("{pki}/crl.d") '
+                          f'crl-file("{pki}/crl/client-ca.crl.pem") crl-reload-interval(300)')
+    result = check(tmp_path, f'windowsevent({tls} subscription(name("a") computers("*") query("{QUERY}")))')
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("extra,expected", [
+    ('issuer-thumbprints("XYZ")',
+     'issuer-thumbprints("XYZ") is not a SHA-1 thumbprint: character 1 is not a hexadecimal digit'),
+    ('issuer-thumbprints("ABCD")',
+     'issuer-thumbprints("ABCD") is not a SHA-1 thumbprint: 4 hexadecimal digits instead of 40'),
+    ('issuer-thumbprints("0123456789ABCDEF0123456789ABCDEF01234567")',
+     'issuer-thumbprints("0123456789ABCDEF0123456789ABCDEF01234567") matches no CA in ca-file()/ca-dir()'),
+    ('issuer-file("PKI/other-ca.crt")',
+     'issuer-file("PKI/other-ca.crt"): /CN=Unrelated Test CA (thumbprint'),
+    ('issuer-file("PKI/crl/root-ca.crl.pem")',
+     'issuer-file("PKI/crl/root-ca.crl.pem") holds no PEM certificate'),
+    ('issuer-file("PKI/missing.crt")', 'File "PKI/missing.crt" not found'),
+    ('crl-file("PKI/missing.crl")', 'File "PKI/missing.crl" not found'),
+    ('crl-dir("PKI/missing.d")', 'File "PKI/missing.d" not found'),
+    ('crl-file("PKI/client-ca.crt")', 'client-ca.crt holds no PEM "X509 CRL" block'),
+    ('crl-file("PKI/issuer-thumbprint.txt")', 'issuer-thumbprint.txt is neither a PEM nor a DER CRL'),
+    ('crl-dir("PKI/ca.d")', 'holds no PEM "X509 CRL" block'),
+    ('crl-reload-interval(0)', 'Must be positive'),
+])
+def test_bad_pins_and_crls_are_rejected_with_a_clear_message(tmp_path, certs, extra, expected):
+    pki = str(certs["dir"])
+    tls = real_tls(certs, extra.replace("PKI", pki))
+    result = check(tmp_path, f'windowsevent({tls} subscription(name("a") computers("*") query("{QUERY}")))')
+    assert result.returncode != 0
+    assert expected.replace("PKI", pki) in result.stderr, result.stderr

@@ -35,8 +35,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def make_certs(directory, clients=(), other_ca=False, expired=()):
-    """Creates CA, server and client certificates with tools/wec-certs.sh; returns the thumbprint."""
+def make_certs(directory, clients=(), other_ca=False, expired=(), siblings=(), revoked=(), extra=()):
+    """Creates CA, server and client certificates with tools/wec-certs.sh; returns the thumbprint.
+    `siblings`: clients with a certificate from a second issuing CA under the same root;
+    `revoked`: clients with a revoked certificate (CRLs in crl/ and crl.d/); `extra`: more options."""
     cmd = ["bash", str(REPO / "tools" / "wec-certs.sh"), str(directory), "--server-name", "localhost",
            "--server-ip", "127.0.0.1"]
     for c in clients:
@@ -45,6 +47,11 @@ def make_certs(directory, clients=(), other_ca=False, expired=()):
         cmd += ["--other-ca"]
     for c in expired:
         cmd += ["--expired-client", c]
+    for c in siblings:
+        cmd += ["--sibling-client", c]
+    for c in revoked:
+        cmd += ["--revoked-client", c]
+    cmd += list(extra)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120).stdout
     for word in out.split():
         if len(word) == 40 and all(ch in "0123456789ABCDEF" for ch in word):
@@ -68,9 +75,11 @@ def subscription_block(name, computers, query=None, extra=""):
     return f'subscription(name("{name}") computers({globs}) query("{query}") {extra})'
 
 
-def windowsevent_source(port, certs, subscriptions, extra=""):
+def windowsevent_source(port, certs, subscriptions, extra="", tls_extra="", ca_dir=None):
+    """`tls_extra` goes inside tls(); `ca_dir` replaces the PKI's ca.d."""
+    ca_dir = ca_dir or f"{certs}/ca.d"
     return (f'windowsevent(ip("127.0.0.1") port({port}) hostname("localhost") '
-            f'tls(key-file("{certs}/server.key") cert-file("{certs}/server.crt") ca-dir("{certs}/ca.d")) '
+            f'tls(key-file("{certs}/server.key") cert-file("{certs}/server.crt") ca-dir("{ca_dir}") {tls_extra}) '
             f'{" ".join(subscriptions)} {extra})')
 
 

@@ -280,12 +280,12 @@ int verify_client_certificate(gnutls_session_t session)
     chain.emplace_back(reinterpret_cast<const char *>(peers[i].data), peers[i].size);
 
   auth::ClientIdentity identity;
-  std::string error;
-  if (!self->options.client_trust->verify_client(chain, identity, error))
+  auth::VerifyFailure failure;
+  if (!self->options.client_trust->verify_client(chain, identity, failure))
     {
       self->log(LogLevel::Error, "windowsevent: TLS handshake refused",
-                {{"peer", state->peer}, {"listener", self->description()}, {"reason", clip(error, 400)},
-                 {"hint", "the forwarder's certificate must be valid and issued by a CA in ca-file()/ca-dir()"}});
+                {{"peer", state->peer}, {"listener", self->description()}, {"reason", clip(failure.reason, 400)},
+                 {"hint", failure.hint}});
       state->tls_refused = true;
       return GNUTLS_E_CERTIFICATE_ERROR;
     }
