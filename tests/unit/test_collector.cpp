@@ -4,6 +4,7 @@
 
 #include "collector/collector.hpp"
 #include "codec/utf16.hpp"
+#include "wsman-envelopes.hpp"
 
 #include <algorithm>
 #include <map>
@@ -24,12 +25,12 @@ public:
   std::vector<EventOrigin> origins;
 
   bool window_open() override { return window > 0; }
-  std::uint64_t post(const EventOrigin &origin, std::string_view xml) override
+  std::uint64_t post(const ForwardedEvent &event) override
   {
     cr_assert(window > 0, "posted into a closed window");
     --window;
-    posted.emplace_back(xml);
-    origins.push_back(origin);
+    posted.emplace_back(event.xml);
+    origins.push_back(event.origin);
     return posted.size();
   }
   std::uint64_t acknowledged_through() override { return acknowledged; }
@@ -68,31 +69,13 @@ struct Replies
   }
 };
 
-const char *kEnvelopeStart =
-  "<s:Envelope xmlns:s='http://www.w3.org/2003/05/soap-envelope' "
-  "xmlns:a='http://schemas.xmlsoap.org/ws/2004/08/addressing' "
-  "xmlns:e='http://schemas.xmlsoap.org/ws/2004/08/eventing' "
-  "xmlns:n='http://schemas.xmlsoap.org/ws/2004/09/enumeration' "
-  "xmlns:w='http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd'><s:Header>";
-
-std::string envelope(const std::string &action, const std::string &message_id, const std::string &extra_headers,
-                     const std::string &body)
-{
-  return std::string(kEnvelopeStart) + "<a:Action>" + action + "</a:Action><a:MessageID>" + message_id +
-         "</a:MessageID>" + extra_headers + "</s:Header><s:Body>" + body + "</s:Body></s:Envelope>";
-}
-
 std::string events_envelope(const std::string &message_id, int count, const std::string &bookmark_record)
 {
-  std::string events;
+  std::vector<std::string> events;
   for (int i = 0; i < count; ++i)
-    events += "<w:Event Action='http://schemas.dmtf.org/wbem/wsman/1/wsman/Event'><![CDATA[<Event "
-              "xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><EventID>" +
-              std::to_string(i) + "</EventID></System></Event>]]></w:Event>";
-  return envelope("http://schemas.dmtf.org/wbem/wsman/1/wsman/Events", message_id,
-                  "<w:Bookmark><BookmarkList><Bookmark Channel='Security' RecordId='" + bookmark_record +
-                    "'/></BookmarkList></w:Bookmark><w:AckRequested/>",
-                  "<w:Events>" + events + "</w:Events>");
+    events.push_back("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><EventID>" +
+                     std::to_string(i) + "</EventID></System></Event>");
+  return ::events_envelope(message_id, events, bookmark_record);
 }
 
 struct Fixture

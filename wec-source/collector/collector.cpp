@@ -66,6 +66,15 @@ http::Response no_content()
   return r;
 }
 
+// Is the event's own <Computer> one of the names authentication proved (lower case)?
+bool names_host(const std::vector<std::string> &host_names, const std::string &computer)
+{
+  std::string lower = computer;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return std::find(host_names.begin(), host_names.end(), lower) != host_names.end();
+}
+
 std::string profile_view(const ListenerProfile &profile, bool compression)
 {
   std::string view = profile.base_url;
@@ -336,6 +345,19 @@ bool Collector::complete(Batch &batch)
   return true;
 }
 
+std::uint64_t Collector::post(const EventOrigin &origin, std::string_view event_xml)
+{
+  xml::ParsedEvent parsed;
+  std::string error;
+  const bool ok = xml::parse_event(event_xml, parsed, error);
+  if (!ok)
+    log_(LogLevel::Warning, "windowsevent: event XML not parsed, forwarded as text",
+         {{"identity", clip(origin.identity)}, {"subscription", clip(origin.subscription)}, {"error", clip(error)}});
+  const std::string &computer = parsed.summary.computer;
+  const bool verified = ok && !computer.empty() && names_host(origin.host_names, computer);
+  return sink_.post(ForwardedEvent{origin, event_xml, ok ? &parsed : nullptr, error, verified});
+}
+
 bool Collector::pump()
 {
   bool answered = false;
@@ -348,7 +370,7 @@ bool Collector::pump()
           const std::string &event = events[batch.next_event++];
           if (!options_.forward_bookmark_events && is_bookmark_event(event))
             continue; // its bookmark is stored with the batch
-          batch.last_sequence = sink_.post(batch.origin, event);
+          batch.last_sequence = post(batch.origin, event);
         }
       if (batch.next_event < events.size())
         break;

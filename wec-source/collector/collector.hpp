@@ -81,6 +81,7 @@ private:
   http::Response fail(unsigned status, const http::Request &request, const std::string &what,
                       LogTags details = {});
   bool complete(Batch &batch);
+  std::uint64_t post(const EventOrigin &origin, std::string_view event_xml);
 
   CollectorOptions options_;
   EventSink &sink_;

@@ -1,10 +1,12 @@
-// Where the collector hands events: the syslog-ng side implements it.
+// Where the collector hands events, parsed: the host (syslog-ng) implements it.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "event-xml-parser.hpp"
 
 namespace wec {
 
@@ -18,14 +20,25 @@ struct EventOrigin
   std::vector<std::string> host_names;
 };
 
+// One event of a batch. An event that could not be parsed is still handed on (nothing the
+// forwarder sent is dropped): `parsed` is null and `parse_error` says why.
+struct ForwardedEvent
+{
+  const EventOrigin &origin;
+  std::string_view xml;               // the <Event> as the forwarder sent it
+  const xml::ParsedEvent *parsed;
+  std::string_view parse_error;
+  bool computer_verified;             // its <Computer> is one of origin.host_names
+};
+
 class EventSink
 {
 public:
   virtual ~EventSink() = default;
-  // May another event be posted now? False while syslog-ng's window (log-iw-size) is full.
+  // May another event be posted now? False while the host's window (log-iw-size) is full.
   virtual bool window_open() = 0;
-  // Posts one event (its <Event> XML). Returns the event's sequence number: 1, 2, 3, ...
-  virtual std::uint64_t post(const EventOrigin &origin, std::string_view event_xml) = 0;
+  // Posts one event. Returns its sequence number: 1, 2, 3, ...
+  virtual std::uint64_t post(const ForwardedEvent &event) = 0;
   // Every event with a sequence number up to this one has been acknowledged by the destinations.
   virtual std::uint64_t acknowledged_through() = 0;
 };

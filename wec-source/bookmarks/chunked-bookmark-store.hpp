@@ -1,11 +1,12 @@
-// Bookmarks in syslog-ng's persist file: one set of entries per (owner, subscription), the
-// canonical <BookmarkList>. Two slots written alternately, each guarded by a generation number
-// and a checksum, so a crash in the middle of a write leaves the previous bookmark readable.
-// Entries are created on the main thread (persist-state requires it) and written from the
-// worker thread (mapping entries is thread safe).
+// Bookmarks in a file of fixed-size entries (syslog-ng's persist file): one set of entries per
+// (owner, subscription), the canonical <BookmarkList>. Two slots written alternately, each guarded
+// by a generation number and a checksum, so a crash in the middle of a write leaves the previous
+// bookmark readable. Entries are created on the main thread (persist-state requires it) and
+// written from the worker thread (mapping entries is thread safe).
 #pragma once
 
 #include "bookmarks/bookmark-store.hpp"
+#include "bookmarks/persist-entries.hpp"
 #include "core/log.hpp"
 
 #include <chrono>
@@ -16,16 +17,14 @@
 #include <string>
 #include <vector>
 
-typedef struct _PersistState PersistState;
+namespace wec {
 
-namespace wec::module {
-
-class PersistBookmarkStore : public BookmarkStore
+class ChunkedBookmarkStore : public BookmarkStore
 {
 public:
   // `wake` is called (from the main thread) when an entry allocation finished.
-  PersistBookmarkStore(PersistState *state, std::string base_name, std::function<void()> wake, LogFunction log);
-  ~PersistBookmarkStore() override;
+  ChunkedBookmarkStore(PersistEntries &entries, std::string base_name, std::function<void()> wake, LogFunction log);
+  ~ChunkedBookmarkStore() override;
 
   // Main thread, at init: finds this source's entries and keeps them alive in the file; renames
   // entries of older versions; removes those not written for longer than `expiry` (0: never).
@@ -46,11 +45,11 @@ private:
   void stamp_saved_at(Entry &entry, std::uint32_t when);
   void take_finished_allocations();
 
-  PersistState *state_;
+  PersistEntries &file_;
   std::string base_name_;
   LogFunction log_;
   std::shared_ptr<Shared> shared_;
   std::map<std::string, std::unique_ptr<Entry>> entries_;
 };
 
-} // namespace wec::module
+} // namespace wec

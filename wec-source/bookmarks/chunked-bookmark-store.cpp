@@ -1,28 +1,21 @@
-#include "persist-bookmark-store.hpp"
+#include "bookmarks/chunked-bookmark-store.hpp"
 
 #include "wsman/bookmark.hpp"
 
-#include <sys/statvfs.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <optional>
 
-#include "cpp-start.h"
-#include "mainloop-call.h"
-#include "persist-state.h"
-#include "persistable-state-header.h"
-#include "cpp-end.h"
-
-namespace wec::module {
+namespace wec {
 
 namespace {
 
-constexpr guint8 kChunkVersion = 1;
+constexpr std::uint8_t kChunkVersion = 1;
 constexpr std::size_t kMaxEntryBytes = 8192;   // persist-state allows at most ~8440 per entry
 // A chunk is allocated in one of these sizes and reallocated only when it moves up a class: the
 // persist file only grows (a replaced entry's space is reclaimed at the next start), so a bookmark
@@ -31,15 +24,16 @@ constexpr std::size_t kChunkSizeClasses[] = {512, 2048, kMaxEntryBytes};
 
 struct ChunkHeader
 {
-  PersistableStateHeader header;
-  guint8 reserved[6];
-  guint64 generation;
-  guint32 total_length;  // bytes of the whole bookmark
-  guint32 checksum;      // CRC-32 of the whole bookmark
-  guint32 chunk_index;
-  guint32 chunk_count;
-  guint32 used;          // bytes of the bookmark in this chunk
-  guint32 saved_at;      // seconds since the epoch of the write (chunk 0 counts); 0: before expiry existed
+  std::uint8_t version;     // syslog-ng's PersistableStateHeader: version, then the byte order flag
+  std::uint8_t big_endian;
+  std::uint8_t reserved[6];
+  std::uint64_t generation;
+  std::uint32_t total_length;  // bytes of the whole bookmark
+  std::uint32_t checksum;      // CRC-32 of the whole bookmark
+  std::uint32_t chunk_index;
+  std::uint32_t chunk_count;
+  std::uint32_t used;          // bytes of the bookmark in this chunk
+  std::uint32_t saved_at;      // seconds since the epoch of the write (chunk 0 counts); 0: before expiry existed
 };
 static_assert(sizeof(ChunkHeader) == 40, "persisted layout");
 
@@ -76,82 +70,23 @@ std::string chunk_name(const std::string &key, int slot, std::size_t chunk)
   return key + "," + std::to_string(slot) + "," + std::to_string(chunk) + ")";
 }
 
-guint32 crc_of(const std::string &data)
+std::uint32_t crc_of(const std::string &data)
 {
-  return static_cast<guint32>(crc32(0L, reinterpret_cast<const Bytef *>(data.data()), static_cast<uInt>(data.size())));
-}
-
-// syslog-ng 3.38's persist-state.c keeps at least PERSIST_FILE_MAX_ENTRY_SIZE bytes free at the
-// end of the mapped file: an allocation that leaves less makes _alloc_value() grow the file by
-// PERSIST_FILE_INITIAL_SIZE. When that write fails (filesystem full) it logs "Can't preallocate
-// space for persist file" and runs the persist state's error handler, main_loop_exit(): syslog-ng
-// shuts down, with exit status 0 (systemd's Restart=on-failure does not restart it). The entry
-// itself is still returned (that batch is stored and acknowledged correctly); the next ones find
-// no room ("No more free space exhausted in persist file") and get 503 from a collector that is
-// stopping. These constants are private to persist-state.c; the values are 3.38.1's.
-constexpr std::uint64_t kPersistMaxEntrySize = 8448;   // PERSIST_FILE_MAX_ENTRY_SIZE
-constexpr std::uint64_t kPersistGrowStep = 16384;      // PERSIST_FILE_INITIAL_SIZE
-constexpr std::uint64_t kPersistKeyBlockSize = 4096;   // PERSIST_STATE_KEY_BLOCK_SIZE
-constexpr std::uint64_t kPersistValueHeader = 8;       // sizeof(PersistValueHeader)
-
-// Bytes by which persist_state_alloc_entry(state, name, size) would grow the file: the value,
-// then, if the name no longer fits into the current key block, a new key block (_add_key()).
-// Main thread only (the fields change only there).
-std::uint64_t persist_growth_for(const PersistState *state, const std::string &name, std::size_t size)
-{
-  const std::uint64_t page = static_cast<std::uint64_t>(getpagesize());
-  std::uint64_t offset = state->current_ofs;
-  std::uint64_t file_size = state->current_size;
-  std::uint64_t growth = 0;
-  auto allocate = [&](std::uint64_t bytes) {
-    offset += (bytes + 7) / 8 * 8 + kPersistValueHeader;
-    if (offset + kPersistMaxEntrySize >= file_size)
-      {
-        const std::uint64_t grown = (file_size + kPersistGrowStep + page - 1) / page * page;
-        growth += grown - file_size;
-        file_size = grown;
-      }
-  };
-  allocate(size);
-  // a key record is a length-prefixed name and a 4-byte handle; 8 bytes of each key block stay
-  // reserved for the link to the next block
-  if (static_cast<std::uint64_t>(state->current_key_ofs) + 4 + name.size() + 4 + 8 >
-      static_cast<std::uint64_t>(state->current_key_size))
-    allocate(kPersistKeyBlockSize);
-  return growth;
-}
-
-// Whether the persist file's filesystem can take this allocation and still one more growth step
-// (for syslog-ng's own entries). Counted with f_bavail: conservative for root on filesystems
-// with reserved blocks, but a refused entry only delays a new machine (503, it retries), whereas
-// a failed growth stops syslog-ng.
-bool persist_can_grow(const PersistState *state, std::uint64_t growth, std::string &reason)
-{
-  struct statvfs fs;
-  if (state->fd < 0 || fstatvfs(state->fd, &fs) != 0)
-    return true; // unknown: let syslog-ng try
-  const std::uint64_t available = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
-  const std::uint64_t wanted = growth + kPersistGrowStep;
-  if (available >= wanted)
-    return true;
-  reason = "cannot create an entry in the persist file: its filesystem is full (" + std::to_string(available) +
-           " bytes available, " + std::to_string(wanted) +
-           " needed; syslog-ng stops when the persist file cannot grow, so no entry was allocated)";
-  return false;
+  return static_cast<std::uint32_t>(crc32(0L, reinterpret_cast<const Bytef *>(data.data()), static_cast<uInt>(data.size())));
 }
 
 } // namespace
 
-struct PersistBookmarkStore::Slot
+struct ChunkedBookmarkStore::Slot
 {
-  std::vector<std::pair<PersistEntryHandle, std::size_t>> chunks; // handle, entry size
+  std::vector<std::pair<PersistEntries::Handle, std::size_t>> chunks; // handle, entry size
 };
 
-struct PersistBookmarkStore::Entry
+struct ChunkedBookmarkStore::Entry
 {
   Slot slots[2];
   int current = -1;         // slot holding the newest valid bookmark
-  guint64 generation = 0;
+  std::uint64_t generation = 0;
   std::string bookmark;
   bool allocating = false;
   bool allocation_failed = false;
@@ -159,14 +94,14 @@ struct PersistBookmarkStore::Entry
 };
 
 // What the worker and the main thread share: allocation requests and their results.
-struct PersistBookmarkStore::Shared
+struct ChunkedBookmarkStore::Shared
 {
   struct Allocation
   {
     std::string key;
     int slot = 0;
     std::vector<std::pair<std::size_t, std::size_t>> chunks; // chunk index, wanted entry size
-    std::vector<PersistEntryHandle> handles;                  // result per request, 0 on failure
+    std::vector<PersistEntries::Handle> handles;                  // result per request, 0 on failure
     std::string error;                                         // why a chunk is 0
   };
 
@@ -174,7 +109,7 @@ struct PersistBookmarkStore::Shared
   bool alive = true;
   bool in_flight = false;
   std::optional<Allocation> finished;
-  PersistState *state = nullptr;
+  PersistEntries *entries = nullptr;
   std::function<void()> wake;
 };
 
@@ -182,40 +117,24 @@ namespace {
 
 struct AllocationTask
 {
-  std::shared_ptr<PersistBookmarkStore::Shared> shared;
-  PersistBookmarkStore::Shared::Allocation allocation;
+  std::shared_ptr<ChunkedBookmarkStore::Shared> shared;
+  ChunkedBookmarkStore::Shared::Allocation allocation;
 };
 
-// Runs on the main thread through main_loop_call().
-gpointer allocate_on_main_thread(gpointer user_data)
+// Runs on the main thread (persist-state allocates only there).
+void allocate_on_main_thread(AllocationTask &task)
 {
-  std::unique_ptr<AllocationTask> task(static_cast<AllocationTask *>(user_data));
-  auto &shared = *task->shared;
+  auto &shared = *task.shared;
   {
     std::lock_guard<std::mutex> guard(shared.lock);
     if (!shared.alive)
-      return nullptr;
+      return; // the store is gone (both run on the main thread: it cannot go during this call)
   }
-  auto &a = task->allocation;
+  auto &a = task.allocation;
   for (const auto &[index, size] : a.chunks)
     {
-      const std::string name = chunk_name(a.key, a.slot, index);
-      // Refuse before syslog-ng would have to grow a file it cannot grow (see persist_growth_for()).
-      if (!persist_can_grow(shared.state, persist_growth_for(shared.state, name, size), a.error))
-        {
-          a.handles.push_back(0);
-          break;
-        }
-      PersistEntryHandle handle = persist_state_alloc_entry(shared.state, name.c_str(), size);
-      if (handle)
-        {
-          auto *chunk = static_cast<ChunkHeader *>(persist_state_map_entry(shared.state, handle));
-          std::memset(chunk, 0, size); // an empty chunk never validates
-          persist_state_unmap_entry(shared.state, handle);
-        }
-      else if (a.error.empty())
-        a.error = "cannot create an entry in the persist file (see syslog-ng's messages before this one)";
-      a.handles.push_back(handle);
+      const PersistEntries::Handle handle = shared.entries->allocate(chunk_name(a.key, a.slot, index), size, a.error);
+      a.handles.push_back(handle); // an allocated chunk is zero-filled: it never validates
       if (!handle)
         break;
     }
@@ -227,7 +146,6 @@ gpointer allocate_on_main_thread(gpointer user_data)
     wake = shared.wake;
   }
   wake();
-  return nullptr;
 }
 
 constexpr std::string_view kOwnerMethods[] = {"certificate:", "kerberos:"};
@@ -242,52 +160,39 @@ std::optional<std::string> migrated_owner(const std::string &escaped_owner)
   return std::string(escaped_owner.find('@') != std::string::npos ? "kerberos:" : "certificate:") + escaped_owner;
 }
 
-guint32 now_seconds()
+std::uint32_t now_seconds()
 {
-  return static_cast<guint32>(g_get_real_time() / G_USEC_PER_SEC);
+  return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
 } // namespace
 
-PersistBookmarkStore::PersistBookmarkStore(PersistState *state, std::string base_name, std::function<void()> wake,
-                                           LogFunction log)
-  : state_(state), base_name_(std::move(base_name)), log_(std::move(log)), shared_(std::make_shared<Shared>())
+ChunkedBookmarkStore::ChunkedBookmarkStore(PersistEntries &entries, std::string base_name,
+                                           std::function<void()> wake, LogFunction log)
+  : file_(entries), base_name_(std::move(base_name)), log_(std::move(log)), shared_(std::make_shared<Shared>())
 {
-  shared_->state = state;
+  shared_->entries = &entries;
   shared_->wake = std::move(wake);
 }
 
-PersistBookmarkStore::~PersistBookmarkStore()
+ChunkedBookmarkStore::~ChunkedBookmarkStore()
 {
   std::lock_guard<std::mutex> guard(shared_->lock);
   shared_->alive = false;
 }
 
-std::string PersistBookmarkStore::entry_key(const std::string &owner, const std::string &subscription) const
+std::string ChunkedBookmarkStore::entry_key(const std::string &owner, const std::string &subscription) const
 {
   return "windowsevent_bookmark(" + escape_component(base_name_) + "," + escape_component(owner) + "," +
          escape_component(subscription);
 }
 
-std::vector<std::string> PersistBookmarkStore::entry_names() const
+std::vector<std::string> ChunkedBookmarkStore::entry_names() const
 {
-  // Collected first: looking entries up while iterating would touch the table being walked.
-  std::vector<std::string> names;
-  const std::string prefix = "windowsevent_bookmark(" + escape_component(base_name_) + ",";
-  struct Walk
-  {
-    const std::string *prefix;
-    std::vector<std::string> *names;
-  } walk{&prefix, &names};
-  persist_state_foreach_entry(state_, [](gchar *name, gint, gpointer, gpointer user_data) {
-    auto *w = static_cast<Walk *>(user_data);
-    if (std::strncmp(name, w->prefix->c_str(), w->prefix->size()) == 0)
-      w->names->emplace_back(name);
-  }, &walk);
-  return names;
+  return file_.names_starting_with("windowsevent_bookmark(" + escape_component(base_name_) + ",");
 }
 
-void PersistBookmarkStore::migrate_legacy_names(std::vector<std::string> &names)
+void ChunkedBookmarkStore::migrate_legacy_names(std::vector<std::string> &names)
 {
   const std::size_t owner_at = ("windowsevent_bookmark(" + escape_component(base_name_) + ",").size();
   std::size_t migrated = 0;
@@ -300,9 +205,9 @@ void PersistBookmarkStore::migrate_legacy_names(std::vector<std::string> &names)
       if (!owner)
         continue;
       const std::string renamed = name.substr(0, owner_at) + *owner + name.substr(comma);
-      if (persist_state_entry_exists(state_, renamed.c_str()))
-        persist_state_remove_entry(state_, name.c_str()); // a newer entry exists already
-      else if (!persist_state_move_entry(state_, name.c_str(), renamed.c_str()))
+      if (file_.exists(renamed))
+        file_.remove(name); // a newer entry exists already
+      else if (!file_.move(name, renamed))
         continue; // keep it under its old name; it is simply not found
       name = renamed;
       ++migrated;
@@ -312,7 +217,7 @@ void PersistBookmarkStore::migrate_legacy_names(std::vector<std::string> &names)
          {{"entries", std::to_string(migrated)}});
 }
 
-void PersistBookmarkStore::load_all(std::chrono::seconds expiry)
+void ChunkedBookmarkStore::load_all(std::chrono::seconds expiry)
 {
   std::vector<std::string> names = entry_names();
   migrate_legacy_names(names);
@@ -330,9 +235,8 @@ void PersistBookmarkStore::load_all(std::chrono::seconds expiry)
       std::size_t chunk = static_cast<std::size_t>(std::atol(name.substr(comma2 + 1, close - comma2 - 1).c_str()));
       if ((slot != 0 && slot != 1) || chunk > 1024)
         continue;
-      gsize size = 0;
-      guint8 version = 0;
-      PersistEntryHandle handle = persist_state_lookup_entry(state_, name.c_str(), &size, &version);
+      std::size_t size = 0;
+      const PersistEntries::Handle handle = file_.lookup(name, size);
       if (!handle)
         continue;
       names_by_key[key].push_back(name);
@@ -345,7 +249,7 @@ void PersistBookmarkStore::load_all(std::chrono::seconds expiry)
       chunks[chunk] = {handle, size};
     }
 
-  const guint32 now = now_seconds();
+  const std::uint32_t now = now_seconds();
   std::size_t restored = 0, expired = 0;
   for (auto it = entries_.begin(); it != entries_.end();)
     {
@@ -357,7 +261,7 @@ void PersistBookmarkStore::load_all(std::chrono::seconds expiry)
         {
           // Removed entries are dropped from the file at syslog-ng's next start.
           for (const auto &name : names_by_key[it->first])
-            persist_state_remove_entry(state_, name.c_str());
+            file_.remove(name);
           it = entries_.erase(it);
           ++expired;
           continue;
@@ -373,7 +277,7 @@ void PersistBookmarkStore::load_all(std::chrono::seconds expiry)
          {{"count", std::to_string(expired)}, {"bookmark_expiry", std::to_string(expiry.count())}});
 }
 
-std::optional<std::uint32_t> PersistBookmarkStore::read_current(Entry &entry)
+std::optional<std::uint32_t> ChunkedBookmarkStore::read_current(Entry &entry)
 {
   std::optional<std::uint32_t> saved_at;
   for (int slot = 0; slot < 2; ++slot)
@@ -381,26 +285,26 @@ std::optional<std::uint32_t> PersistBookmarkStore::read_current(Entry &entry)
       auto &chunks = entry.slots[slot].chunks;
       if (chunks.empty() || !chunks[0].first)
         continue;
-      auto *first = static_cast<ChunkHeader *>(persist_state_map_entry(state_, chunks[0].first));
+      auto *first = static_cast<ChunkHeader *>(file_.map(chunks[0].first));
       ChunkHeader head = *first;
-      persist_state_unmap_entry(state_, chunks[0].first);
-      if (head.header.version != kChunkVersion || head.chunk_count == 0 || head.chunk_count > chunks.size())
+      file_.unmap(chunks[0].first);
+      if (head.version != kChunkVersion || head.chunk_count == 0 || head.chunk_count > chunks.size())
         continue;
       std::string data;
       bool valid = true;
-      for (guint32 i = 0; i < head.chunk_count && valid; ++i)
+      for (std::uint32_t i = 0; i < head.chunk_count && valid; ++i)
         {
           if (!chunks[i].first)
             {
               valid = false;
               break;
             }
-          auto *chunk = static_cast<ChunkHeader *>(persist_state_map_entry(state_, chunks[i].first));
+          auto *chunk = static_cast<ChunkHeader *>(file_.map(chunks[i].first));
           valid = chunk->generation == head.generation && chunk->chunk_index == i &&
                   chunk->used <= chunks[i].second - sizeof(ChunkHeader);
           if (valid)
             data.append(reinterpret_cast<const char *>(chunk + 1), chunk->used);
-          persist_state_unmap_entry(state_, chunks[i].first);
+          file_.unmap(chunks[i].first);
         }
       if (!valid || data.size() != head.total_length || crc_of(data) != head.checksum)
         continue;
@@ -415,15 +319,15 @@ std::optional<std::uint32_t> PersistBookmarkStore::read_current(Entry &entry)
   return saved_at;
 }
 
-void PersistBookmarkStore::stamp_saved_at(Entry &entry, std::uint32_t when)
+void ChunkedBookmarkStore::stamp_saved_at(Entry &entry, std::uint32_t when)
 {
-  const PersistEntryHandle handle = entry.slots[entry.current].chunks[0].first;
-  auto *chunk = static_cast<ChunkHeader *>(persist_state_map_entry(state_, handle));
+  const PersistEntries::Handle handle = entry.slots[entry.current].chunks[0].first;
+  auto *chunk = static_cast<ChunkHeader *>(file_.map(handle));
   chunk->saved_at = when; // not covered by the checksum
-  persist_state_unmap_entry(state_, handle);
+  file_.unmap(handle);
 }
 
-std::optional<std::string> PersistBookmarkStore::load(const std::string &owner, const std::string &subscription)
+std::optional<std::string> ChunkedBookmarkStore::load(const std::string &owner, const std::string &subscription)
 {
   auto it = entries_.find(entry_key(owner, subscription));
   if (it == entries_.end() || it->second->current < 0)
@@ -431,7 +335,7 @@ std::optional<std::string> PersistBookmarkStore::load(const std::string &owner, 
   return it->second->bookmark;
 }
 
-void PersistBookmarkStore::take_finished_allocations()
+void ChunkedBookmarkStore::take_finished_allocations()
 {
   std::optional<Shared::Allocation> done;
   {
@@ -448,7 +352,7 @@ void PersistBookmarkStore::take_finished_allocations()
   for (std::size_t i = 0; i < done->chunks.size(); ++i)
     {
       const auto [index, size] = done->chunks[i];
-      const PersistEntryHandle handle = i < done->handles.size() ? done->handles[i] : 0;
+      const PersistEntries::Handle handle = i < done->handles.size() ? done->handles[i] : 0;
       if (!handle)
         {
           entry->allocation_failed = true;
@@ -462,7 +366,7 @@ void PersistBookmarkStore::take_finished_allocations()
     entry->allocation_error = std::move(done->error);
 }
 
-BookmarkStore::SaveResult PersistBookmarkStore::save(const std::string &owner, const std::string &subscription,
+BookmarkStore::SaveResult ChunkedBookmarkStore::save(const std::string &owner, const std::string &subscription,
                                                      const std::string &bookmark, std::string &error)
 {
   take_finished_allocations();
@@ -510,36 +414,37 @@ BookmarkStore::SaveResult PersistBookmarkStore::save(const std::string &owner, c
       {
         std::lock_guard<std::mutex> guard(shared_->lock);
         if (shared_->in_flight || shared_->finished)
-          return SaveResult::Pending; // one allocation at a time keeps main_loop_call() from ever blocking
+          return SaveResult::Pending; // one allocation at a time keeps the main thread's queue short
         shared_->in_flight = true;
       }
       entry->allocating = true;
-      auto *task = new AllocationTask{shared_, Shared::Allocation{key, target, std::move(wanted), {}, {}}};
-      main_loop_call(allocate_on_main_thread, task, FALSE);
+      auto task = std::make_shared<AllocationTask>(
+        AllocationTask{shared_, Shared::Allocation{key, target, std::move(wanted), {}, {}}});
+      file_.call_on_main_thread([task]() { allocate_on_main_thread(*task); });
       return SaveResult::Pending;
     }
 
   // Write the other chunks first and chunk 0 last: chunk 0's generation makes the slot current.
-  const guint64 generation = entry->generation + 1;
-  const guint32 checksum = crc_of(bookmark);
-  const guint32 saved_at = now_seconds();
+  const std::uint64_t generation = entry->generation + 1;
+  const std::uint32_t checksum = crc_of(bookmark);
+  const std::uint32_t saved_at = now_seconds();
   for (std::size_t n = chunk_count; n-- > 0;)
     {
-      const PersistEntryHandle handle = slot.chunks[n].first;
-      auto *chunk = static_cast<ChunkHeader *>(persist_state_map_entry(state_, handle));
+      const PersistEntries::Handle handle = slot.chunks[n].first;
+      auto *chunk = static_cast<ChunkHeader *>(file_.map(handle));
       const std::size_t used = payload_of(n);
       std::memcpy(chunk + 1, bookmark.data() + n * kChunkPayload, used);
-      chunk->chunk_index = static_cast<guint32>(n);
-      chunk->chunk_count = static_cast<guint32>(chunk_count);
-      chunk->used = static_cast<guint32>(used);
-      chunk->total_length = static_cast<guint32>(bookmark.size());
+      chunk->chunk_index = static_cast<std::uint32_t>(n);
+      chunk->chunk_count = static_cast<std::uint32_t>(chunk_count);
+      chunk->used = static_cast<std::uint32_t>(used);
+      chunk->total_length = static_cast<std::uint32_t>(bookmark.size());
       chunk->checksum = checksum;
       chunk->saved_at = saved_at;
-      chunk->header.version = kChunkVersion;
-      chunk->header.big_endian = G_BYTE_ORDER == G_BIG_ENDIAN;
+      chunk->version = kChunkVersion;
+      chunk->big_endian = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__;
       __atomic_thread_fence(__ATOMIC_RELEASE);
       chunk->generation = generation;
-      persist_state_unmap_entry(state_, handle);
+      file_.unmap(handle);
     }
   entry->current = target;
   entry->generation = generation;
@@ -547,4 +452,4 @@ BookmarkStore::SaveResult PersistBookmarkStore::save(const std::string &owner, c
   return SaveResult::Committed;
 }
 
-} // namespace wec::module
+} // namespace wec
