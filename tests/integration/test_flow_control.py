@@ -1,6 +1,7 @@
 """Flow control reaches the forwarder: while syslog-ng's window is full the batch's
 connection waits (suspended, not buffered), other forwarders are still served, and
 everything is delivered once the destination comes back."""
+import socket
 import threading
 import time
 
@@ -69,7 +70,10 @@ def test_full_window_suspends_only_that_batch_and_delivery_resumes(tmp_path, cer
 
 
 def test_batch_not_acknowledged_in_time_gets_503_and_a_log_line(tmp_path, certs, port):
-    closed_port = LineReceiver().port  # nothing listens there
+    # bound but never listening: connections are refused, and no other server can take the port
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    closed_port = blocker.getsockname()[1]
     destination = f'network("127.0.0.1" port({closed_port}) transport(tcp) time-reopen(60))'
     source = windowsevent_source(port, certs["dir"], [subscription_block("security", ["*.corp.example"])],
                                  extra="commit-timeout(2)")
@@ -94,3 +98,4 @@ def test_batch_not_acknowledged_in_time_gets_503_and_a_log_line(tmp_path, certs,
         assert len(lines) == 1 and "identity='win01.corp.example'" in lines[0]
     finally:
         daemon.stop()
+        blocker.close()
