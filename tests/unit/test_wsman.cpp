@@ -165,22 +165,22 @@ SubscriptionOffer
 sample_offer()
 {
   SubscriptionOffer offer;
-  offer.name = "Security & <System>";
+  offer.policy.name = "Security & <System>";
   offer.version = "219C5353-5F3D-4CD7-A644-F6B69E57C1C1";
   offer.identifier = "B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4";
   offer.delivery_address = "https://wec.windomain.local:5986/wsman/subscriptions/B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4";
-  offer.query_xml =
+  offer.policy.query =
     R"(<QueryList><Query Id="0"><Select Path="Security">*[System[(Level=1  or Level=2)]]</Select><Select Path="Microsoft-Windows-WinRM/Operational">*</Select></Query></QueryList>)";
-  offer.rendered_text = true;
-  offer.locale = "en-US";
-  offer.data_locale = "fr-FR";
-  offer.heartbeat_seconds = 3600;
-  offer.retry_interval_seconds = 60;
-  offer.retry_count = 5;
-  offer.max_time_seconds = 30;
-  offer.max_envelope_size = 512000;
-  offer.read_existing_events = false;
-  offer.ignore_channel_error = true;
+  offer.policy.rendered_text = true;
+  offer.policy.locale = "en-US";
+  offer.policy.data_locale = "fr-FR";
+  offer.policy.heartbeat_seconds = 3600;
+  offer.policy.retry_interval_seconds = 60;
+  offer.policy.retry_count = 5;
+  offer.policy.max_time_seconds = 30;
+  offer.policy.max_envelope_size = 512000;
+  offer.policy.read_existing_events = false;
+  offer.policy.ignore_channel_error = true;
   offer.bookmark_xml = kBookmarkList;
   offer.auth = AuthProfile::HttpsMutual;
   offer.issuer_thumbprints = {"0123456789ABCDEF0123456789ABCDEF01234567", "FEDCBA9876543210FEDCBA9876543210FEDCBA98"};
@@ -711,7 +711,7 @@ Test(responses, enumerate_response_https)
   cr_assert(xml.find(R"(</w:Items><w:EndOfSequence/></n:EnumerateResponse></s:Body></s:Envelope>)") ==
             xml.size() - std::string(R"(</w:Items><w:EndOfSequence/></n:EnumerateResponse></s:Body></s:Envelope>)").size());
   // Filter and bookmark are inserted verbatim.
-  cr_assert(xml.find("<w:Filter Dialect=\"http://schemas.microsoft.com/win/2004/08/events/eventquery\">" + offer.query_xml +
+  cr_assert(xml.find("<w:Filter Dialect=\"http://schemas.microsoft.com/win/2004/08/events/eventquery\">" + offer.policy.query +
                      "</w:Filter><w:Bookmark>" + kBookmarkList + "</w:Bookmark><w:SendBookmarks/></e:Subscribe>") !=
             std::string::npos);
   cr_assert(xml.find(R"(<w:ConnectionRetry Total="5">PT60.0S</w:ConnectionRetry><w:MaxTime>PT30.000S</w:MaxTime><w:MaxEnvelopeSize Policy="Notify">512000</w:MaxEnvelopeSize><w:Locale xml:lang="en-US" s:mustUnderstand="false" /><p:DataLocale xml:lang="fr-FR" s:mustUnderstand="false" /><w:ContentEncoding>UTF-16</w:ContentEncoding></e:Delivery>)") !=
@@ -783,22 +783,22 @@ Test(responses, enumerate_response_kerberos_earliest_and_several_offers)
   SubscriptionOffer a = sample_offer();
   a.auth = AuthProfile::SpnegoKerberos;
   a.bookmark_xml.clear();
-  a.read_existing_events = true;
-  a.rendered_text = false;
-  a.ignore_channel_error = false;
-  a.max_elements = 250;
-  a.locale.clear();
-  a.data_locale.clear();
-  a.heartbeat_seconds = 900;
-  a.retry_count = 3;
-  a.retry_interval_seconds = 120;
-  a.max_time_seconds = 900;
-  a.max_envelope_size = 153600;
+  a.policy.read_existing_events = true;
+  a.policy.rendered_text = false;
+  a.policy.ignore_channel_error = false;
+  a.policy.max_elements = 250;
+  a.policy.locale.clear();
+  a.policy.data_locale.clear();
+  a.policy.heartbeat_seconds = 900;
+  a.policy.retry_count = 3;
+  a.policy.retry_interval_seconds = 120;
+  a.policy.max_time_seconds = 900;
+  a.policy.max_envelope_size = 153600;
   SubscriptionOffer b = sample_offer();
   b.version = "11111111-2222-3333-4444-555555555555";
   b.identifier = "66666666-7777-8888-9999-000000000000";
   b.bookmark_xml.clear();
-  b.read_existing_events = false;
+  b.policy.read_existing_events = false;
 
   std::string xml = build_enumerate_response(request, {a, b});
   cr_assert(xml.find("Compression") == std::string::npos);

@@ -120,7 +120,7 @@ std::string subscription_uuid(const SubscriptionConfig &subscription)
   return name_based_uuid(kSubscriptionNamespace, subscription.name);
 }
 
-std::string subscription_version(const SubscriptionConfig &s, std::string_view listener_view)
+std::string subscription_version(const SubscriptionPolicy &s, std::string_view listener_view)
 {
   // Every field a forwarder can observe in the Subscribe envelope, each length-prefixed so
   // that no two different configurations serialise alike.

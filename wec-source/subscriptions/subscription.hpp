@@ -8,10 +8,11 @@
 
 namespace wec {
 
-struct SubscriptionConfig
+// What a forwarder sees of a subscription: the fields of its Subscribe envelope. The version
+// (subscription_version()) is a hash of exactly these and of how the forwarder connects.
+struct SubscriptionPolicy
 {
   std::string name;
-  std::vector<std::string> computers;   // globs with * and ?, matched case-insensitively
   bool rendered_text = false;           // content-format(rendered-text)
   std::string locale;
   std::string data_locale;
@@ -24,6 +25,12 @@ struct SubscriptionConfig
   bool read_existing_events = false;
   bool ignore_channel_error = true;
   std::string query;                    // <QueryList> XML
+};
+
+// One configured subscription: its policy and who gets it.
+struct SubscriptionConfig : SubscriptionPolicy
+{
+  std::vector<std::string> computers;   // globs with * and ?, matched case-insensitively
 };
 
 // Case-insensitive glob: '*' any run of characters, '?' exactly one.
@@ -40,7 +47,7 @@ std::string subscription_uuid(const SubscriptionConfig &subscription);
 
 // m:Version: changes exactly when something the forwarder sees changes. `listener_view` adds
 // what depends on how a client connects (delivery address, authentication profile, thumbprints).
-std::string subscription_version(const SubscriptionConfig &subscription, std::string_view listener_view);
+std::string subscription_version(const SubscriptionPolicy &policy, std::string_view listener_view);
 
 // Well-formed <QueryList> with at least one <Query>/<Select>? One-line reason otherwise.
 bool validate_query(std::string_view query_xml, std::string &error);

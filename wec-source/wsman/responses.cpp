@@ -86,16 +86,16 @@ response_header(std::string &out, const char *action, const Message &request, bo
 void
 locale_elements(std::string &out, const SubscriptionOffer &offer)
 {
-  if (!offer.locale.empty())
+  if (!offer.policy.locale.empty())
     {
       out += "<w:Locale xml:lang=\"";
-      append_escaped(out, offer.locale);
+      append_escaped(out, offer.policy.locale);
       out += "\" s:mustUnderstand=\"false\" />";
     }
-  if (!offer.data_locale.empty())
+  if (!offer.policy.data_locale.empty())
     {
       out += "<p:DataLocale xml:lang=\"";
-      append_escaped(out, offer.data_locale);
+      append_escaped(out, offer.policy.data_locale);
       out += "\" s:mustUnderstand=\"false\" />";
     }
 }
@@ -131,7 +131,7 @@ subscribe_envelope(std::string &out, const SubscriptionOffer &offer)
   out += "</a:Address></a:ReplyTo>";
   out += "<a:Action s:mustUnderstand=\"true\">http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe</a:Action>";
   out += "<w:MaxEnvelopeSize s:mustUnderstand=\"true\">";
-  out += std::to_string(offer.max_envelope_size);
+  out += std::to_string(offer.policy.max_envelope_size);
   out += "</w:MaxEnvelopeSize>";
   element(out, "a:MessageID", new_message_id());
   locale_elements(out, offer);
@@ -141,17 +141,17 @@ subscribe_envelope(std::string &out, const SubscriptionOffer &offer)
   out += "<p:SequenceId s:mustUnderstand=\"false\">1</p:SequenceId>";
   out += "<w:OptionSet xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">";
   out += "<w:Option Name=\"SubscriptionName\">";
-  append_escaped(out, offer.name);
+  append_escaped(out, offer.policy.name);
   out += "</w:Option>";
   // Without the Compression option Windows sends uncompressed bodies.
   if (offer.compression)
     out += "<w:Option Name=\"Compression\">SLDC</w:Option>";
   out += "<w:Option Name=\"CDATA\" xsi:nil=\"true\"/>";
-  out += offer.rendered_text ? "<w:Option Name=\"ContentFormat\">RenderedText</w:Option>"
+  out += offer.policy.rendered_text ? "<w:Option Name=\"ContentFormat\">RenderedText</w:Option>"
                              : "<w:Option Name=\"ContentFormat\">Raw</w:Option>";
-  if (offer.ignore_channel_error)
+  if (offer.policy.ignore_channel_error)
     out += "<w:Option Name=\"IgnoreChannelError\" xsi:nil=\"true\"/>";
-  if (offer.read_existing_events)
+  if (offer.policy.read_existing_events)
     out += "<w:Option Name=\"ReadExistingEvents\" xsi:nil=\"true\"/>";
   out += "</w:OptionSet>";
   out += "</s:Header>";
@@ -163,7 +163,7 @@ subscribe_envelope(std::string &out, const SubscriptionOffer &offer)
   out += "</e:EndTo>";
   out += "<e:Delivery Mode=\"http://schemas.dmtf.org/wbem/wsman/1/wsman/Events\">";
   out += "<w:Heartbeats>PT";
-  out += std::to_string(offer.heartbeat_seconds);
+  out += std::to_string(offer.policy.heartbeat_seconds);
   out += ".000S</w:Heartbeats>";
   out += "<e:NotifyTo>";
   address_and_reference(out, offer);
@@ -191,28 +191,28 @@ subscribe_envelope(std::string &out, const SubscriptionOffer &offer)
   out += "</c:All></c:ExactlyOne></c:Policy>";
   out += "</e:NotifyTo>";
   out += "<w:ConnectionRetry Total=\"";
-  out += std::to_string(offer.retry_count);
+  out += std::to_string(offer.policy.retry_count);
   out += "\">PT";
-  out += std::to_string(offer.retry_interval_seconds);
+  out += std::to_string(offer.policy.retry_interval_seconds);
   out += ".0S</w:ConnectionRetry>";
   out += "<w:MaxTime>PT";
-  out += std::to_string(offer.max_time_seconds);
+  out += std::to_string(offer.policy.max_time_seconds);
   out += ".000S</w:MaxTime>";
-  if (offer.max_elements)
+  if (offer.policy.max_elements)
     {
       out += "<w:MaxElements>";
-      out += std::to_string(*offer.max_elements);
+      out += std::to_string(*offer.policy.max_elements);
       out += "</w:MaxElements>";
     }
   out += "<w:MaxEnvelopeSize Policy=\"Notify\">";
-  out += std::to_string(offer.max_envelope_size);
+  out += std::to_string(offer.policy.max_envelope_size);
   out += "</w:MaxEnvelopeSize>";
   locale_elements(out, offer);
   out += "<w:ContentEncoding>UTF-16</w:ContentEncoding>";
   out += "</e:Delivery>";
 
   out += "<w:Filter Dialect=\"http://schemas.microsoft.com/win/2004/08/events/eventquery\">";
-  out += offer.query_xml; // XML already
+  out += offer.policy.query; // XML already
   out += "</w:Filter>";
   if (!offer.bookmark_xml.empty())
     {
@@ -220,7 +220,7 @@ subscribe_envelope(std::string &out, const SubscriptionOffer &offer)
       out += offer.bookmark_xml; // XML already (stored verbatim from the client)
       out += "</w:Bookmark>";
     }
-  else if (offer.read_existing_events)
+  else if (offer.policy.read_existing_events)
     out += "<w:Bookmark>http://schemas.dmtf.org/wbem/wsman/1/wsman/bookmark/earliest</w:Bookmark>";
   out += "<w:SendBookmarks/>";
   out += "</e:Subscribe></s:Body></s:Envelope>";
@@ -275,7 +275,7 @@ build_enumerate_response(const Message &request, const std::vector<SubscriptionO
   std::string out;
   size_t estimate = 1024;
   for (const auto &offer : offers)
-    estimate += 3072 + offer.query_xml.size() + offer.bookmark_xml.size();
+    estimate += 3072 + offer.policy.query.size() + offer.bookmark_xml.size();
   out.reserve(estimate);
 
   std::string namespaces = std::string(kXmlnsS) + kXmlnsA + kXmlnsN + kXmlnsW + kXmlnsP;

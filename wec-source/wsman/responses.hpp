@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "message.hpp"
+#include "subscriptions/subscription.hpp"
 
 namespace wec::wsman {
 
@@ -19,23 +20,11 @@ enum class AuthProfile
 // Everything a forwarder needs to create or keep one subscription.
 struct SubscriptionOffer
 {
-  std::string name;               // w:Option SubscriptionName
+  SubscriptionPolicy policy;
   std::string version;            // m:Version GUID, upper case, without "uuid:"
   std::string identifier;         // e:Identifier in ReferenceProperties (subscription GUID)
   std::string delivery_address;   // NotifyTo and EndTo a:Address, e.g. https://host:5986/wsman/subscriptions/<GUID>
-  std::string query_xml;          // <QueryList>...</QueryList>, inserted verbatim into w:Filter
-  bool rendered_text = false;     // ContentFormat RenderedText (else Raw)
   bool compression = false;       // advertise SLDC: forwarders then compress their bodies
-  std::string locale;             // empty: omit w:Locale in Delivery
-  std::string data_locale;        // empty: omit p:DataLocale in Delivery
-  unsigned heartbeat_seconds = 900;
-  unsigned retry_interval_seconds = 60;
-  unsigned retry_count = 5;
-  unsigned max_time_seconds = 30;
-  std::optional<unsigned> max_elements;
-  unsigned long max_envelope_size = 512000;
-  bool read_existing_events = false;
-  bool ignore_channel_error = true;
   std::string bookmark_xml;       // stored <BookmarkList>; empty: none (or earliest with read_existing_events)
   AuthProfile auth = AuthProfile::HttpsMutual;
   std::vector<std::string> issuer_thumbprints; // SHA-1 hex, upper case, for HttpsMutual
