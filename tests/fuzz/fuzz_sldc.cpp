@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "codec/sldc.hpp"
+#include "sldc-encoder.hpp"
 
 namespace {
 

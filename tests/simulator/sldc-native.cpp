@@ -2,6 +2,7 @@
 // encoder manages about 2 MB/s, too slow to compress benchmark traffic the way Windows does)
 // and by the compression benchmark.
 #include "codec/sldc.hpp"
+#include "sldc-encoder.hpp"
 
 #include <cstddef>
 #include <cstring>

@@ -960,7 +960,7 @@ Test(mime, missing_parts_and_bad_original_content)
   cr_assert_not(mime::parse(kKrbContentType, std::string(1000, '\0'), parts, error, kind));
 }
 
-Test(mime, frame_and_build_agree)
+Test(mime, frame_lays_out_the_body_like_the_specification)
 {
   const std::string plaintext = "hello world";
   const std::string header(60, 'H'), padding = "";
@@ -970,7 +970,6 @@ Test(mime, frame_and_build_agree)
   body.replace(l.header_offset, header.size(), header);
   EXPECT_STR(body.substr(l.data_offset, plaintext.size()), plaintext);
   mime::shrink_padding(body, l, 0);
-  EXPECT_STR(body, mime::build(mime::Protocol::Kerberos, kSoapType, plaintext.size(), header, plaintext));
   EXPECT_STR(body, hand_body("\t", "Encrypted Boundary", plaintext.size(), header, plaintext));
   EXPECT_STR(mime::content_type(mime::Protocol::Kerberos), kKrbContentType);
   EXPECT_STR(mime::content_type(mime::Protocol::Spnego),

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "codec/sldc.hpp"
+#include "sldc-encoder.hpp"
 
 using wec::codec::sldc_compress;
 using wec::codec::sldc_decompress;

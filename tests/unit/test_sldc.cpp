@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "codec/sldc.hpp"
+#include "sldc-encoder.hpp"
 #include "codec/utf16.hpp"
 
 using wec::codec::encode_utf16le_with_bom;

@@ -455,17 +455,4 @@ void shrink_padding(std::string &body, Layout &layout, std::size_t padding_lengt
   layout.total = body.size();
 }
 
-std::string build(Protocol protocol, std::string_view original_type, std::size_t original_length,
-                  std::string_view token_header, std::string_view ciphertext)
-{
-  std::string body = prefix_text(protocol, original_type, original_length);
-  char len[4];
-  put_le32(len, static_cast<std::uint32_t>(token_header.size()));
-  body.append(len, 4);
-  body.append(token_header);
-  body.append(ciphertext);
-  body.append(suffix_text());
-  return body;
-}
-
 } // namespace wec::auth::mime

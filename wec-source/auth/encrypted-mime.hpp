@@ -80,8 +80,4 @@ Layout frame(std::string &body, Protocol protocol, std::string_view original_typ
 // moving the closing boundary. Used when GSSAPI wrote less padding than it announced.
 void shrink_padding(std::string &body, Layout &layout, std::size_t padding_length);
 
-// Convenience for tests and simple callers: a complete body from already made pieces.
-std::string build(Protocol protocol, std::string_view original_type, std::size_t original_length,
-                  std::string_view token_header, std::string_view ciphertext);
-
 } // namespace wec::auth::mime

@@ -501,10 +501,4 @@ bool load_server_credentials(const std::string &cert_file, const std::string &ke
   return true;
 }
 
-std::string pem_thumbprint(std::string_view pem)
-{
-  auto certs = certificates_in_pem(pem);
-  return certs.empty() ? std::string() : sha1_hex(certs[0].get());
-}
-
 } // namespace wec::auth

@@ -90,7 +90,4 @@ bool normalise_thumbprint(std::string_view text, std::string &thumbprint, std::s
 bool load_server_credentials(const std::string &cert_file, const std::string &key_file, std::string &cert_pem,
                              std::string &key_pem, std::string &error);
 
-// SHA-1 thumbprint (upper-case hex) of the first certificate in a PEM text.
-std::string pem_thumbprint(std::string_view pem);
-
 } // namespace wec::auth

@@ -747,11 +747,6 @@ void Listener::answer_all_pending(const Response &response)
     run(); // let the resumed connections send their answers
 }
 
-std::size_t Listener::pending_count() const
-{
-  return impl_->suspended.size();
-}
-
 std::string Listener::description() const
 {
   return impl_->description();

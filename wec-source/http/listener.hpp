@@ -62,7 +62,6 @@ public:
   // Before shutdown: answers every waiting request, and every later one with 503, so that no
   // connection stays suspended (libmicrohttpd aborts when stopped with one).
   void answer_all_pending(const Response &response);
-  std::size_t pending_count() const;
   std::string description() const; // "https://0.0.0.0:5986"
 
   struct Impl;
