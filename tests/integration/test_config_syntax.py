@@ -4,14 +4,14 @@ import subprocess
 
 import pytest
 
-from wec_harness import STOCK_MODULES, SyslogNg, SYSLOG_NG, module_dir
+from wec_harness import CONFIG_VERSION, STOCK_MODULES, SyslogNg, SYSLOG_NG, module_dir
 
 QUERY = "<QueryList><Query Id='0'><Select Path='Security'>*</Select></Query></QueryList>"
 TLS = 'tls(key-file("TMP/k.pem") cert-file("TMP/c.pem") ca-dir("TMP/ca.d"))'
 
 
 def config(source):
-    return f"""@version: 3.38
+    return f"""@version: {CONFIG_VERSION}
 source s_wec {{ {source}; }};
 destination d {{ file("/dev/null"); }};
 log {{ source(s_wec); destination(d); flags(flow-control); }};

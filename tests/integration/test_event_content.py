@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import wef_forwarder as wef
-from wec_harness import (DATA, REPO, SyslogNg, event_field, https_forwarder, json_file_config,
+from wec_harness import (CONFIG_VERSION, DATA, REPO, SyslogNg, event_field, https_forwarder, json_file_config,
                          read_json_lines, subscription_block, wait_for_lines, windowsevent_source)
 
 EVENT_NS = "{http://schemas.microsoft.com/win/2004/08/events/event}"
@@ -109,7 +109,7 @@ RFC5424 = re.compile(rf'^<\d{{1,3}}>1 \S+ \S+ \S+ \S+ \S+ ((?:{SD_ELEMENT})+|-)(
 def test_sdata_prefix_yields_valid_rfc5424_structured_data(tmp_path, certs, port):
     receiver = SyslogReceiver()
     pki = certs["dir"]
-    config = f"""@version: 3.38
+    config = f"""@version: {CONFIG_VERSION}
 @include "{REPO}/scl/windowsevent/plugin.conf"
 source s_wec {{
   windowsevent-rfc5424(sd-id("win@32473") ip("127.0.0.1") port({port}) hostname("localhost")

@@ -347,7 +347,7 @@ def wait_for_reload(daemon, port, reloads_before, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         log = daemon.internal_log()
-        if count_lines(log, "Configuration reload request received") > reloads_before:
+        if count_lines(log, "Configuration reload finished") > reloads_before:
             break
         if "Error initializing new configuration" in log:
             raise AssertionError("reload failed:\n" + log[-3000:])
@@ -375,17 +375,17 @@ def test_reload_twice_mid_stream_keeps_bookmarks_and_loses_nothing(tmp_path, cer
             # the second reload comes once the stream has clearly resumed after the first one
             assert acks.wait_for(threshold, 120) >= threshold
             assert sender.is_alive(), "the stream ended before the reload"
-            reloads = count_lines(daemon.internal_log(), "Configuration reload request received")
+            reloads = count_lines(daemon.internal_log(), "Configuration reload finished")
             acked_at_reload.append(acks.count())
             # syslog-ng-ctl may get no answer while the daemon is busy with the stream: retry
             answer = ""
             for _ in range(5):
                 answer = control(daemon, "reload")
-                if answer or count_lines(daemon.internal_log(), "Configuration reload request received") > reloads:
+                if answer or count_lines(daemon.internal_log(), "Configuration reload finished") > reloads:
                     break
                 time.sleep(1)
             assert "reload successful" in answer or \
-                count_lines(daemon.internal_log(), "Configuration reload request received") > reloads, answer
+                count_lines(daemon.internal_log(), "Configuration reload finished") > reloads, answer
             wait_for_reload(daemon, port, reloads)
             assert daemon.alive()
             threshold = acks.count() + total // 6
@@ -417,7 +417,7 @@ def test_reload_twice_mid_stream_keeps_bookmarks_and_loses_nothing(tmp_path, cer
           f"503 answers at reload {count_lines(log, 'answered 503 to waiting batches')}")
     assert not lost_acked, f"{len(lost_acked)} acknowledged events lost, first: {lost_acked[:5]}"
     assert not missing, f"{len(missing)} events never arrived, first: {missing[:5]}"
-    assert count_lines(log, "Configuration reload request received") == 2
+    assert count_lines(log, "Configuration reload finished") == 2
     # bookmarks survived: every stream that was interrupted resumed after its last Ack
     assert not went_back, f"streams resumed before their last acknowledged event: {went_back[:5]}"
     assert any(len(starts) > 1 and max(starts[1:]) > 1 for starts in resumed.values()), \

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from wec_harness import SYSLOG_NG
+
 BUILD = os.environ.get("WEC_BUILD_DIR")
 
 
@@ -13,9 +15,12 @@ BUILD = os.environ.get("WEC_BUILD_DIR")
 def test_install_layout(tmp_path):
     env = dict(os.environ, DESTDIR=str(tmp_path))
     subprocess.run(["cmake", "--install", BUILD], check=True, env=env, capture_output=True, timeout=120)
-    module = tmp_path / "usr/lib/syslog-ng/3.38/libwindowsevent.so"
-    scl = tmp_path / "usr/share/syslog-ng/include/scl/windowsevent/plugin.conf"
-    assert module.exists() and scl.exists()
-    out = subprocess.run(["/usr/sbin/syslog-ng", f"--module-path={module.parent}", "--module-registry"],
+    # the directories syslog-ng's pkg-config file names: /usr/lib/syslog-ng/3.38 for Debian's
+    modules = list(tmp_path.rglob("libwindowsevent.so"))
+    scl = list(tmp_path.rglob("scl/windowsevent/plugin.conf"))
+    assert len(modules) == 1 and len(scl) == 1, (modules, scl)
+    module = modules[0]
+    assert module.parent.name in ("3.38", "syslog-ng"), module
+    out = subprocess.run([SYSLOG_NG, f"--module-path={module.parent}", "--module-registry"],
                          capture_output=True, text=True, timeout=60).stdout
     assert "windowsevent" in out and "Windows Event Collector" in out

@@ -15,8 +15,21 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "simulator"))
 sys.path.insert(0, str(REPO / "tests" / "kdc"))
 
-SYSLOG_NG = "/usr/sbin/syslog-ng"
-STOCK_MODULES = "/usr/lib/syslog-ng/3.38"
+# The daemon under test: Debian's syslog-ng 3.38, or the one installed under WEC_SYSLOG_NG_PREFIX
+# (tests/run-syslog-ng-4.sh sets it to a syslog-ng 4.11 built from source).
+SYSLOG_NG_PREFIX = os.environ.get("WEC_SYSLOG_NG_PREFIX")
+if SYSLOG_NG_PREFIX:
+    SYSLOG_NG = f"{SYSLOG_NG_PREFIX}/sbin/syslog-ng"
+    SYSLOG_NG_CTL = f"{SYSLOG_NG_PREFIX}/sbin/syslog-ng-ctl"
+    STOCK_MODULES = f"{SYSLOG_NG_PREFIX}/lib/syslog-ng"
+    CONFIG_VERSION = "4.11"
+    STATS_OFF = "stats(freq(0));"  # stats-freq() is obsolete in 4.x
+else:
+    SYSLOG_NG = "/usr/sbin/syslog-ng"
+    SYSLOG_NG_CTL = "syslog-ng-ctl"
+    STOCK_MODULES = "/usr/lib/syslog-ng/3.38"
+    CONFIG_VERSION = "3.38"
+    STATS_OFF = "stats-freq(0);"
 DATA = REPO / "tests" / "data"
 CORPUS = DATA / "events-permissive.xml"
 
@@ -87,8 +100,8 @@ def json_file_config(source, output, log_extra="", options="", destination=None)
     destination = destination or (f'file("{output}" template("$(format-json --scope dot-nv-pairs '
                                   f'--key HOST --key PROGRAM --key PID --key MESSAGE --key ISODATE '
                                   f'--key LEVEL)\\n"))')
-    return f"""@version: 3.38
-options {{ stats-freq(0); keep-hostname(yes); {options} }};
+    return f"""@version: {CONFIG_VERSION}
+options {{ {STATS_OFF} keep-hostname(yes); {options} }};
 source s_wec {{ {source}; }};
 destination d_out {{ {destination}; }};
 log {{ source(s_wec); destination(d_out); flags(flow-control); {log_extra} }};
@@ -128,12 +141,18 @@ class SyslogNg:
                               env=daemon_env(env))
 
     def start(self, port=None, timeout=20, extra=(), env=None):
+        starts_before = self.internal_log().count("syslog-ng starting up")
         log = open(self.stderr_path, "a")
         self.proc = subprocess.Popen(self.command(*extra), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                      env=daemon_env(env))
         log.close()
         if port:
             wait_for_port(port, timeout, self)
+            # syslog-ng 4.x writes its start-up lines after the listeners opened: wait for them, so
+            # that a test's log position taken now comes after them
+            deadline = time.monotonic() + timeout
+            while self.internal_log().count("syslog-ng starting up") <= starts_before and time.monotonic() < deadline:
+                time.sleep(0.05)
         return self
 
     def alive(self):
@@ -272,5 +291,5 @@ class LineReceiver:
 
 def control(daemon, command):
     """syslog-ng-ctl against one daemon's control socket."""
-    return subprocess.run(["syslog-ng-ctl", *command.split(), "-c", str(daemon.control)],
+    return subprocess.run([SYSLOG_NG_CTL, *command.split(), "-c", str(daemon.control)],
                           capture_output=True, text=True, timeout=30).stdout
