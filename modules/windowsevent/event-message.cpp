@@ -2,7 +2,6 @@
 
 #include <syslog.h>
 
-#include <cstdio>
 
 namespace wec::module {
 
@@ -24,27 +23,6 @@ int severity_for_level(const std::string &level, int log_always)
 // names: 4,096 per source leaves room for new providers and keeps a forwarder that invents names
 // from taking the table (and memory) of the whole syslog-ng.
 constexpr std::size_t kMaxFieldNames = 4096;
-constexpr std::int64_t kFoldWarningSeconds = 60;
-
-// Folded fields are kept as one JSON object: unambiguous for any name and value.
-void append_json_string(std::string &out, std::string_view text)
-{
-  out += '"';
-  for (unsigned char c : text)
-    {
-      if (c == '"' || c == '\\')
-        out += '\\';
-      if (c < 0x20)
-        {
-          char escaped[8];
-          std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
-          out += escaped;
-        }
-      else
-        out += static_cast<char>(c);
-    }
-  out += '"';
-}
 
 void set(LogMessage *msg, NVHandle handle, std::string_view value)
 {
@@ -54,7 +32,8 @@ void set(LogMessage *msg, NVHandle handle, std::string_view value)
 } // namespace
 
 EventMessages::EventMessages(MessageOptions options, LogFunction log)
-  : options_(std::move(options)), log_(std::move(log)), sdata_names_(options_.prefix.rfind(".SDATA.", 0) == 0),
+  : options_(std::move(options)), sdata_names_(options_.prefix.rfind(".SDATA.", 0) == 0),
+    names_(kMaxFieldNames, std::move(log)),
     identity_(log_msg_get_value_handle(".wec.identity")),
     subscription_(log_msg_get_value_handle(".wec.subscription")), peer_(log_msg_get_value_handle(".wec.peer")),
     parse_error_(log_msg_get_value_handle(".wec.parse_error")),
@@ -92,27 +71,14 @@ LogMessage *EventMessages::build(const ForwardedEvent &event)
 
 void EventMessages::set_fields(LogMessage *msg, const xml::ParsedEvent &parsed)
 {
-  std::string overflow;
-  std::size_t folded = 0;
-  for (const auto &field : parsed.fields)
-    {
-      if (NVHandle handle = handle_for(field.name))
-        {
-          set(msg, handle, field.value);
-          continue;
-        }
-      overflow += overflow.empty() ? '{' : ',';
-      append_json_string(overflow, field.name);
-      overflow += ':';
-      append_json_string(overflow, field.value);
-      ++folded;
-    }
-  if (folded)
-    {
-      overflow += '}';
-      set(msg, overflow_, overflow);
-      note_folded_fields(folded);
-    }
+  const std::string folded = names_.sort(parsed.fields, [&](std::size_t slot, const xml::EventField &field) {
+    if (slot == handles_.size()) // a new name: registered once
+      handles_.push_back(log_msg_get_value_handle(
+        (options_.prefix + (sdata_names_ ? xml::sdata_param_name(field.name) : field.name)).c_str()));
+    set(msg, handles_[slot], field.value);
+  });
+  if (!folded.empty())
+    set(msg, overflow_, folded);
 }
 
 void EventMessages::set_summary(LogMessage *msg, const ForwardedEvent &event)
@@ -134,35 +100,6 @@ void EventMessages::set_summary(LogMessage *msg, const ForwardedEvent &event)
       msg->timestamps[LM_TS_STAMP].ut_gmtoff = 0;
     }
   msg->pri = (msg->pri & LOG_FACMASK) | severity_for_level(s.level, options_.log_always_severity);
-}
-
-NVHandle EventMessages::handle_for(const std::string &relative_name)
-{
-  auto it = handles_.find(relative_name);
-  if (it != handles_.end())
-    return it->second;
-  if (handles_.size() >= kMaxFieldNames)
-    return 0;
-  const std::string full =
-    options_.prefix + (sdata_names_ ? xml::sdata_param_name(relative_name) : relative_name);
-  NVHandle handle = log_msg_get_value_handle(full.c_str());
-  handles_.emplace(relative_name, handle);
-  return handle;
-}
-
-void EventMessages::note_folded_fields(std::size_t count)
-{
-  folded_since_warning_ += count;
-  folded_total_ += count;
-  const std::int64_t now = g_get_monotonic_time() / G_USEC_PER_SEC;
-  if (last_fold_warning_ && now - last_fold_warning_ < kFoldWarningSeconds)
-    return;
-  last_fold_warning_ = now;
-  log_(LogLevel::Warning, "windowsevent: field name budget reached, fields with new names go into .wec.overflow_fields",
-       {{"budget", std::to_string(kMaxFieldNames)}, {"folded", std::to_string(folded_since_warning_)},
-        {"folded_total", std::to_string(folded_total_)},
-        {"hint", "a forwarder sends events with ever new field names (<Data Name=...>)"}});
-  folded_since_warning_ = 0;
 }
 
 } // namespace wec::module

@@ -4,9 +4,10 @@
 
 #include <cstdint>
 #include <string>
-#include <unordered_map>
+#include <vector>
 
 #include "collector/event-sink.hpp"
+#include "collector/field-names.hpp"
 #include "core/log.hpp"
 
 #include "cpp-start.h"
@@ -29,17 +30,13 @@ public:
   LogMessage *build(const ForwardedEvent &event); // worker thread
 
 private:
-  NVHandle handle_for(const std::string &relative_name);
   void set_fields(LogMessage *msg, const xml::ParsedEvent &parsed);
   void set_summary(LogMessage *msg, const ForwardedEvent &event);
-  void note_folded_fields(std::size_t count);
 
   MessageOptions options_;
-  LogFunction log_;
   bool sdata_names_;
-  std::unordered_map<std::string, NVHandle> handles_; // at most kMaxFieldNames
-  std::uint64_t folded_since_warning_ = 0, folded_total_ = 0;
-  std::int64_t last_fold_warning_ = 0; // monotonic seconds
+  FieldNameBudget names_;
+  std::vector<NVHandle> handles_; // by the budget's slot
   NVHandle identity_, subscription_, peer_, parse_error_, overflow_, computer_verified_;
 };
 
