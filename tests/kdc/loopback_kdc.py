@@ -28,6 +28,11 @@ Command line (handy for demos and manual checks)::
 starts a KDC in DIR, writes ``DIR/service.keytab`` (HTTP/ and HOST/ principals of every
 ``--service`` host) and ``DIR/clients/<name>.keytab`` per client, prints the environment
 (shell ``export`` lines) and waits until interrupted (Ctrl-C / SIGTERM), then stops the KDC.
+``--keytab``, ``--stale-keytab`` and ``--keytab-enctypes`` write further keytabs (one key
+version behind, or without the key the KDC issues tickets with). The last line printed
+starts with ``# running`` once everything is ready; with ``--while-stdin-open`` the KDC also
+stops when standard input ends, which is how the C++ unit test (tests/unit/test_kerberos.cpp,
+through tests/unit/test-kdc.hpp) runs it: one KDC set-up for the C++ and the Python tests.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ import atexit
 import os
 import re
 import secrets
+import select
+import shlex
 import shutil
 import signal
 import socket
@@ -215,8 +222,6 @@ class LoopbackKdc:
                 raise KdcError("kadmin.local -q %r: %s" % (query, out.strip()))
         return out
 
-        return out
-
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, attempts: int = 5) -> "LoopbackKdc":
         if self.proc is not None and self.proc.poll() is None:
@@ -333,6 +338,47 @@ class LoopbackKdc:
         self.kadmin(" ".join(args + [self.principal(p) for p in principals]))
         return path
 
+    def keytab_entries(self, path) -> list:
+        """The entries of keytab ``path`` in file order: [(kvno, principal, enctype)]."""
+        out = self._run([_tool("klist"), "-ke", os.fspath(path)])
+        entries = []
+        for line in out.splitlines():
+            m = re.match(r"^\s*(\d+)\s+(\S+@\S+)\s+\(([^)]+)\)", line)
+            if m:
+                entries.append((int(m.group(1)), m.group(2), m.group(3)))
+        return entries
+
+    def filter_keytab(self, source, target, enctypes) -> str:
+        """Copy the entries of keytab ``source`` whose enctype is in ``enctypes`` into the
+        keytab ``target`` (appended if it exists); returns ``target``. With ktadd's keys kept
+        (-norandkey) kadmin cannot choose the enctypes: export, then filter. A keytab that
+        lacks the key the KDC issues tickets with is how an enctype mismatch looks."""
+        if isinstance(enctypes, str):
+            enctypes = enctypes.replace(",", " ").split()
+        keep = {e.split(":", 1)[0] for e in enctypes}
+        source, target = os.path.abspath(os.fspath(source)), os.path.abspath(os.fspath(target))
+        entries = self.keytab_entries(source)
+        drop = [slot for slot, (_, _, enctype) in enumerate(entries, 1) if enctype not in keep]
+        if len(drop) == len(entries):
+            raise KdcError("keytab %s has no entry of %s" % (source, ", ".join(sorted(keep))))
+        # ktutil numbers the entries it read from 1 and renumbers after delent: go backwards.
+        script = "rkt %s\n%swkt %s\nquit\n" % (
+            source, "".join("delent %d\n" % slot for slot in reversed(drop)), target)
+        out = self._run([_tool("ktutil")], input=script)
+        # ktutil exits 0 after a failed command; the failure is a "rkt: ... while ..." line.
+        if re.search(r"^(rkt|delent|wkt): ", out, re.M):
+            raise KdcError("ktutil could not filter %s into %s: %s" % (source, target, out.strip()))
+        return target
+
+    @staticmethod
+    def empty_keytab(path) -> str:
+        """A keytab file with the version header (0x0502) and no entries."""
+        path = os.path.abspath(os.fspath(path))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(b"\x05\x02")
+        return path
+
     def change_key(self, principal: str, enctypes=None) -> int:
         """New random keys for ``principal`` (``cpw -randkey``); returns the new kvno."""
         self.kadmin(" ".join(["cpw", "-randkey"] + self._enc_arg(enctypes) +
@@ -369,11 +415,30 @@ def _service_principals(spec: str) -> list:
     return [spec]
 
 
-def main(argv=None) -> int:
+def _file_spec(text: str) -> tuple:
+    """``FILE=A,B`` -> ("FILE", ["A", "B"]); ``FILE=`` -> ("FILE", [])."""
+    name, sep, values = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError("%r is not FILE=NAME[,NAME...]" % text)
+    return name, [v for v in values.split(",") if v]
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="loopback_kdc.py",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Start a throwaway MIT KDC on 127.0.0.1, export keytabs, print the "
-                    "environment and wait until interrupted.")
+                    "environment and wait until interrupted.",
+        epilog="""\
+Output: '# ...' comment lines and one 'export NAME=VALUE' line per environment variable
+(KRB5_CONFIG, KRB5_KDC_PROFILE, KRB5RCACHEDIR, KRB5_KTNAME), shell-quoted. Unless --once, the
+last line starts with '# running': the KDC then answers and every keytab is written. A program
+that starts this tool waits for that line (the C++ Kerberos unit test does, with
+--while-stdin-open).
+
+Keytab FILE names are relative to DIRECTORY. Order: principals are created, then service.keytab,
+the client keytabs and every --keytab are exported, then each --stale-keytab is exported and
+its principals get new keys, then --keytab-enctypes filters.""")
     p.add_argument("directory", help="working directory (created; reused if it has a database)")
     p.add_argument("--realm", default=DEFAULT_REALM, help="realm (default %(default)s)")
     p.add_argument("--service", action="append", default=[], metavar="SVC/HOST",
@@ -387,11 +452,88 @@ def main(argv=None) -> int:
     p.add_argument("--principal-pattern", default="WIN{n:02d}$",
                    help="client name pattern for --clients, n = 1..N (default %(default)s)")
     p.add_argument("--enctypes", help="enctypes of new keys (default the realm's AES types)")
+    p.add_argument("--keytab", action="append", default=[], type=_file_spec,
+                   metavar="FILE=PRINCIPAL[,...]",
+                   help="export the current keys of these principals (created when missing) "
+                        "into FILE; 'FILE=' writes a keytab with no entries (repeatable)")
+    p.add_argument("--stale-keytab", action="append", default=[], type=_file_spec,
+                   metavar="FILE=PRINCIPAL[,...]",
+                   help="the same, then the principals get new keys in the KDC: FILE is one "
+                        "key version behind (repeatable)")
+    p.add_argument("--keytab-enctypes", action="append", default=[], type=_file_spec,
+                   metavar="FILE=ENCTYPE[,...]",
+                   help="keep only these enctypes in FILE (a --keytab or --stale-keytab), "
+                        "while the KDC keeps issuing tickets with its strongest key "
+                        "(repeatable)")
     p.add_argument("--once", action="store_true",
                    help="print the environment and exit at once, stopping the KDC "
                         "(only useful to check the setup)")
-    args = p.parse_args(argv)
+    p.add_argument("--while-stdin-open", action="store_true",
+                   help="also stop when standard input reaches its end: a parent process "
+                        "holding the pipe takes the KDC with it when it exits, even when "
+                        "killed")
+    return p
 
+
+def _setup(kdc: LoopbackKdc, args) -> tuple:
+    """Principals and keytabs of the command line; returns (services, clients, service keytab)."""
+    existing = set(kdc.list_principals())
+    services = []
+    for spec in args.service or ["HTTP/localhost"]:
+        services.extend(_service_principals(spec))
+    clients = list(args.client) + [args.principal_pattern.format(n=n, i=n - 1)
+                                   for n in range(1, args.clients + 1)]
+    extra = [name for _, names in args.keytab + args.stale_keytab for name in names]
+    for name in dict.fromkeys(services + clients + extra):
+        if kdc.principal(name) not in existing:
+            kdc.add_principal(name, enctypes=args.enctypes)
+
+    def path(name: str) -> str:
+        return os.path.join(kdc.directory, name)
+
+    service_kt = path("service.keytab")
+    exports = ([(service_kt, services)] + [(path("clients/%s.keytab" % c), [c]) for c in clients]
+               + [(path(f), names) for f, names in args.keytab + args.stale_keytab])
+    for target, _ in exports:          # ktadd appends: start every keytab afresh
+        if os.path.exists(target):
+            os.unlink(target)
+    for target, names in exports:
+        if names:
+            kdc.keytab(target, *names)
+        else:
+            kdc.empty_keytab(target)
+    for _, names in args.stale_keytab:
+        for name in names:
+            kdc.change_key(name)
+    exported = {path(f) for f, _ in args.keytab + args.stale_keytab}
+    for name, enctypes in args.keytab_enctypes:
+        target = path(name)
+        if target not in exported:
+            raise KdcError("--keytab-enctypes %s: no --keytab or --stale-keytab writes it" % name)
+        everything = target + ".all"
+        os.replace(target, everything)
+        kdc.filter_keytab(everything, target, enctypes)
+        os.unlink(everything)
+    return services, clients, service_kt
+
+
+def _wait(kdc: LoopbackKdc, stop: threading.Event, watch_stdin: bool) -> int:
+    """Until a signal, the end of standard input (``watch_stdin``) or the KDC's exit."""
+    while not stop.is_set():
+        if watch_stdin:
+            readable, _, _ = select.select([sys.stdin], [], [], 1.0)
+            if readable and not os.read(sys.stdin.fileno(), 4096):
+                return 0
+        else:
+            stop.wait(1.0)
+        if not kdc.running:
+            print("krb5kdc exited: %s" % kdc._log_tail(), file=sys.stderr)
+            return 1
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
     kdc = LoopbackKdc(args.directory, args.realm)
     stop = threading.Event()
 
@@ -402,28 +544,12 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         kdc.start()
-        existing = set(kdc.list_principals())
-        services = []
-        for spec in args.service or ["HTTP/localhost"]:
-            services.extend(_service_principals(spec))
-        clients = list(args.client) + [args.principal_pattern.format(n=n, i=n - 1)
-                                       for n in range(1, args.clients + 1)]
-        for name in services + clients:
-            if kdc.principal(name) not in existing:
-                kdc.add_principal(name, enctypes=args.enctypes)
-        service_kt = os.path.join(kdc.directory, "service.keytab")
-        for path in [service_kt] + [os.path.join(kdc.directory, "clients", c + ".keytab")
-                                    for c in clients]:
-            if os.path.exists(path):
-                os.unlink(path)
-        kdc.keytab(service_kt, *services)
-        for c in clients:
-            kdc.keytab(os.path.join(kdc.directory, "clients", c + ".keytab"), c)
+        services, clients, service_kt = _setup(kdc, args)
         print("# loopback KDC for %s on %s:%d (pid %d), directory %s"
               % (kdc.realm, kdc.host, kdc.port, kdc.proc.pid, kdc.directory))
         for k, v in kdc.env.items():
-            print("export %s=%s" % (k, v))
-        print("export KRB5_KTNAME=%s" % service_kt)
+            print("export %s=%s" % (k, shlex.quote(v)))
+        print("export KRB5_KTNAME=%s" % shlex.quote(service_kt))
         print("# service principals: %s" % ", ".join(kdc.principal(s) for s in services))
         for c in clients:
             print("# client %s: %s" % (kdc.principal(c),
@@ -437,13 +563,12 @@ def main(argv=None) -> int:
                      " --principal-pattern '%s'" % args.principal_pattern
                      if args.clients and not args.client else ""))
         sys.stdout.flush()
-        if not args.once:
-            print("# running; Ctrl-C or SIGTERM stops it", flush=True)
-            while not stop.wait(1.0):
-                if not kdc.running:
-                    print("krb5kdc exited: %s" % kdc._log_tail(), file=sys.stderr)
-                    return 1
-        return 0
+        if args.once:
+            return 0
+        print("# running; %s stops it" % ("the end of standard input, Ctrl-C or SIGTERM"
+                                          if args.while_stdin_open else "Ctrl-C or SIGTERM"),
+              flush=True)
+        return _wait(kdc, stop, args.while_stdin_open)
     except KdcError as exc:
         print("loopback_kdc.py: %s" % exc, file=sys.stderr)
         return 1

@@ -2,10 +2,11 @@
 // GSSAPI acceptor against a real, throwaway MIT KDC on 127.0.0.1 (realm WEC.TEST). The test
 // itself plays the Windows forwarder with GSSAPI (raw krb5 mechanism and SPNEGO).
 //
-// The KDC is started once by the runner process (Criterion report hook PRE_ALL) and stopped in
-// POST_ALL; Criterion re-executes this binary for every test, so the runner hands the KDC over
-// through environment variables (WEC_TEST_KRB_DIR, KRB5_CONFIG, ...). KRB5_KTNAME and
-// KRB5_CLIENT_KTNAME point to nonexistent files on purpose: the collector must not need them.
+// The KDC is tests/kdc/loopback_kdc.py (test-kdc.hpp), the one the Python tests use, started
+// once by the runner process (Criterion report hook PRE_ALL) and stopped in POST_ALL; Criterion
+// re-executes this binary for every test, so the runner hands the KDC over through environment
+// variables (WEC_TEST_KRB_DIR, KRB5_CONFIG, ...). KRB5_KTNAME and KRB5_CLIENT_KTNAME point to
+// nonexistent files on purpose: the collector must not need them.
 #include <criterion/criterion.h>
 
 #include "expect.hpp"
@@ -14,16 +15,10 @@
 #include <gssapi/gssapi.h>
 #include <gssapi/gssapi_ext.h>
 #include <gssapi/gssapi_krb5.h>
-#include <krb5.h>
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,13 +27,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "auth/encrypted-mime.hpp"
 #include "auth/kerberos.hpp"
+#include "test-kdc.hpp"
 
 using namespace wec::auth;
 namespace fs = std::filesystem;
@@ -174,131 +169,10 @@ RunResult run(const std::vector<std::string> &argv, double timeout_s,
   return r;
 }
 
-std::string tool(const char *name)
-{
-  for (const char *dir : {"/usr/sbin", "/usr/bin", "/sbin", "/bin"})
-    {
-      std::string p = std::string(dir) + "/" + name;
-      if (access(p.c_str(), X_OK) == 0)
-        return p;
-    }
-  return name;
-}
-
 // ---------------------------------------------------------------------------------------------
-// The throwaway KDC (runner process)
+// The throwaway KDC (runner process): tests/kdc/loopback_kdc.py, the harness of the Python tests
 
-const char *kRealm = "WEC.TEST";
-pid_t g_kdc_pid = -1;
-std::string g_kdc_dir;
-
-int free_port()
-{
-  for (int attempt = 0; attempt < 50; ++attempt)
-    {
-      int t = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      if (bind(t, reinterpret_cast<sockaddr *>(&a), sizeof(a)) != 0)
-        {
-          close(t);
-          continue;
-        }
-      socklen_t len = sizeof(a);
-      getsockname(t, reinterpret_cast<sockaddr *>(&a), &len);
-      int u = socket(AF_INET, SOCK_DGRAM, 0);
-      bool ok = bind(u, reinterpret_cast<sockaddr *>(&a), sizeof(a)) == 0;
-      close(u);
-      close(t);
-      if (ok)
-        return ntohs(a.sin_port);
-    }
-  return -1;
-}
-
-bool write_file(const std::string &path, const std::string &text)
-{
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  return static_cast<bool>(out);
-}
-
-bool kadmin(const std::string &query, std::string &error)
-{
-  RunResult r = run({tool("kadmin.local"), "-r", kRealm, "-q", query}, 30.0);
-  // kadmin.local exits 0 even when the query fails; its failures say "while ..." or "cannot".
-  if (!r.started || r.timed_out || r.exit_code != 0 || r.output.find(" while ") != std::string::npos ||
-      r.output.find("cannot ") != std::string::npos)
-    {
-      error = "kadmin.local -q '" + query + "' failed: " + r.output;
-      return false;
-    }
-  return true;
-}
-
-// Copies the entries of `from` with the given enctype to a new keytab `to` (kadmin's ktadd cannot
-// combine -norandkey and -e).
-bool filter_keytab(const std::string &from, const std::string &to, krb5_enctype keep, std::string &error)
-{
-  krb5_context ctx;
-  if (krb5_init_context(&ctx) != 0)
-    {
-      error = "krb5_init_context failed";
-      return false;
-    }
-  krb5_keytab in = nullptr, out = nullptr;
-  bool ok = krb5_kt_resolve(ctx, ("FILE:" + from).c_str(), &in) == 0 &&
-            krb5_kt_resolve(ctx, ("WRFILE:" + to).c_str(), &out) == 0;
-  krb5_kt_cursor cursor;
-  int copied = 0;
-  if (ok && krb5_kt_start_seq_get(ctx, in, &cursor) == 0)
-    {
-      krb5_keytab_entry e;
-      while (krb5_kt_next_entry(ctx, in, &e, &cursor) == 0)
-        {
-          if (e.key.enctype == keep && krb5_kt_add_entry(ctx, out, &e) == 0)
-            ++copied;
-          krb5_free_keytab_entry_contents(ctx, &e);
-        }
-      krb5_kt_end_seq_get(ctx, in, &cursor);
-    }
-  if (in)
-    krb5_kt_close(ctx, in);
-  if (out)
-    krb5_kt_close(ctx, out);
-  krb5_free_context(ctx);
-  if (!ok || copied == 0)
-    {
-      error = "filtering keytab " + from + " copied nothing";
-      return false;
-    }
-  return true;
-}
-
-bool wait_for_port(int port, double timeout_s)
-{
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int>(timeout_s * 1000));
-  while (std::chrono::steady_clock::now() < deadline)
-    {
-      int s = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(static_cast<uint16_t>(port));
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      bool ok = connect(s, reinterpret_cast<sockaddr *>(&a), sizeof(a)) == 0;
-      close(s);
-      if (ok)
-        return true;
-      if (g_kdc_pid > 0 && waitpid(g_kdc_pid, nullptr, WNOHANG) == g_kdc_pid)
-        {
-          g_kdc_pid = -1;
-          return false;
-        }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  return false;
-}
+test_kdc::Kdc g_kdc;
 
 bool start_kdc(std::string &error)
 {
@@ -309,159 +183,40 @@ bool start_kdc(std::string &error)
       return false;
     }
   const std::string dir = tmpl;
-  g_kdc_dir = dir;
-  const int port = free_port();
-  if (port < 0)
-    {
-      error = "no free loopback port";
-      return false;
-    }
-  const std::string addr = "127.0.0.1:" + std::to_string(port);
-  const std::string enc = "aes256-cts-hmac-sha1-96 aes128-cts-hmac-sha1-96";
-  const std::string krb5_conf = "[libdefaults]\n"
-                                "    default_realm = WEC.TEST\n"
-                                "    dns_lookup_kdc = false\n"
-                                "    dns_lookup_realm = false\n"
-                                "    dns_canonicalize_hostname = false\n"
-                                "    rdns = false\n"
-                                "    udp_preference_limit = 1\n"
-                                "    default_tkt_enctypes = " + enc + "\n"
-                                "    default_tgs_enctypes = " + enc + "\n"
-                                "    permitted_enctypes = " + enc + "\n"
-                                "    forwardable = false\n"
-                                "[realms]\n"
-                                "    WEC.TEST = {\n"
-                                "        kdc = " + addr + "\n"
-                                "        admin_server = 127.0.0.1\n"
-                                "    }\n"
-                                "[domain_realm]\n"
-                                "    localhost = WEC.TEST\n"
-                                "    .wec.test = WEC.TEST\n"
-                                "    wec.test = WEC.TEST\n";
-  const std::string kdc_conf = "[kdcdefaults]\n"
-                               "    kdc_ports = " + addr + "\n"
-                               "    kdc_tcp_ports = " + addr + "\n"
-                               "[realms]\n"
-                               "    WEC.TEST = {\n"
-                               "        kdc_ports = " + addr + "\n"
-                               "        kdc_tcp_ports = " + addr + "\n"
-                               "        database_name = " + dir + "/principal\n"
-                               "        key_stash_file = " + dir + "/stash\n"
-                               "        acl_file = " + dir + "/kadm5.acl\n"
-                               "        master_key_type = aes256-cts-hmac-sha1-96\n"
-                               "        supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal\n"
-                               "        max_life = 10h\n"
-                               "    }\n"
-                               "[logging]\n"
-                               "    kdc = FILE:" + dir + "/kdc.log\n"
-                               "    admin_server = FILE:" + dir + "/kdc.log\n"
-                               "    default = FILE:" + dir + "/kdc.log\n";
-  fs::create_directories(dir + "/rcache");
-  if (!write_file(dir + "/krb5.conf", krb5_conf) || !write_file(dir + "/kdc.conf", kdc_conf) ||
-      !write_file(dir + "/kadm5.acl", ""))
-    {
-      error = "cannot write the KDC configuration";
-      return false;
-    }
-  // For this process (before any krb5 call) and, through the environment, for the test processes.
-  setenv("KRB5_CONFIG", (dir + "/krb5.conf").c_str(), 1);
-  setenv("KRB5_KDC_PROFILE", (dir + "/kdc.conf").c_str(), 1);
-  setenv("KRB5RCACHEDIR", (dir + "/rcache").c_str(), 1);
+  g_kdc.directory = dir;
+  const std::vector<std::string> args = {
+    // service.keytab: HTTP/localhost and HOST/localhost; clients/WIN01$.keytab: the forwarder.
+    "--service", "HTTP/localhost", "--client", "WIN01$",
+    "--keytab", "http-only.keytab=HTTP/localhost",
+    // kvno: exported at kvno 1, then the KDC moves to kvno 2: the keytab is stale.
+    "--stale-keytab", "kvno-old.keytab=HTTP/kvno.wec.test",
+    // enctype: the KDC issues aes256 tickets, the keytab holds the aes128 key only.
+    "--keytab", "etype-aes128.keytab=HTTP/etype.wec.test",
+    "--keytab-enctypes", "etype-aes128.keytab=aes128-cts-hmac-sha1-96",
+    // A keytab file with the version header and no entries.
+    "--keytab", "empty.keytab=",
+  };
+  if (!test_kdc::start(g_kdc, dir, args, 120.0, error))
+    return false;
+  // For this process and, through the environment, for the test processes: KRB5_CONFIG,
+  // KRB5_KDC_PROFILE, KRB5RCACHEDIR from the harness; no default keytab and no default ccache.
+  for (const auto &kv : g_kdc.env)
+    setenv(kv.first.c_str(), kv.second.c_str(), 1);
   setenv("KRB5CCNAME", "MEMORY:wec-test-default", 1);
   setenv("KRB5_KTNAME", "FILE:/nonexistent/wec-test-no-default.keytab", 1);
   setenv("KRB5_CLIENT_KTNAME", "FILE:/nonexistent/wec-test-no-default-client.keytab", 1);
   unsetenv("KRB5_TRACE");
-
-  RunResult r = run({tool("kdb5_util"), "create", "-s", "-P", "wec-test-master-pw", "-r", kRealm}, 30.0);
-  if (!r.started || r.timed_out || r.exit_code != 0)
-    {
-      error = "kdb5_util create failed: " + r.output;
-      return false;
-    }
-  const std::string k = dir + "/";
-  const std::vector<std::string> queries = {
-    "addprinc -randkey HTTP/localhost",
-    "addprinc -randkey HOST/localhost",
-    "addprinc -randkey WIN01$",
-    "addprinc -randkey HTTP/kvno.wec.test",
-    "addprinc -randkey HTTP/etype.wec.test",
-    // Service keytab with both SPNs, an HTTP-only one, the client's.
-    "ktadd -norandkey -k " + k + "service.keytab HTTP/localhost HOST/localhost",
-    "ktadd -norandkey -k " + k + "http-only.keytab HTTP/localhost",
-    "ktadd -norandkey -k " + k + "win01.keytab WIN01$",
-    // kvno: export (kvno 1), then change the key in the KDC (kvno 2): the keytab is stale.
-    "ktadd -norandkey -k " + k + "kvno-old.keytab HTTP/kvno.wec.test",
-    "cpw -randkey HTTP/kvno.wec.test",
-    // enctype: both keys exported here, filtered to aes128 below (tickets are aes256).
-    "ktadd -norandkey -k " + k + "etype-both.keytab HTTP/etype.wec.test",
-  };
-  for (const auto &q : queries)
-    if (!kadmin(q, error))
-      return false;
-  if (!filter_keytab(k + "etype-both.keytab", k + "etype-aes128.keytab", ENCTYPE_AES128_CTS_HMAC_SHA1_96, error))
-    return false;
-  // A keytab file with the version header and no entries.
-  if (!write_file(k + "empty.keytab", std::string("\x05\x02", 2)))
-    {
-      error = "cannot write empty.keytab";
-      return false;
-    }
-
-  pid_t pid = fork();
-  if (pid < 0)
-    {
-      error = "fork failed";
-      return false;
-    }
-  if (pid == 0)
-    {
-      prctl(PR_SET_PDEATHSIG, SIGTERM); // never outlive the test runner
-      int devnull = open("/dev/null", O_RDWR);
-      int log = open((dir + "/krb5kdc.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      dup2(devnull, 0);
-      dup2(log, 1);
-      dup2(log, 2);
-      const std::string kdc = tool("krb5kdc");
-      const std::string pidfile = dir + "/krb5kdc.pid";
-      execl(kdc.c_str(), kdc.c_str(), "-n", "-r", kRealm, "-P", pidfile.c_str(), static_cast<char *>(nullptr));
-      _exit(127);
-    }
-  g_kdc_pid = pid;
-  if (!wait_for_port(port, 15.0))
-    {
-      std::ifstream in(dir + "/krb5kdc.out");
-      std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      error = "krb5kdc did not start on " + addr + ": " + out;
-      return false;
-    }
   setenv("WEC_TEST_KRB_DIR", dir.c_str(), 1);
   return true;
 }
 
 void stop_kdc()
 {
-  if (g_kdc_pid > 0)
-    {
-      kill(g_kdc_pid, SIGTERM);
-      bool gone = false;
-      for (int i = 0; i < 100 && !gone; ++i)
-        {
-          if (waitpid(g_kdc_pid, nullptr, WNOHANG) == g_kdc_pid)
-            gone = true;
-          else
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-      if (!gone)
-        {
-          kill(g_kdc_pid, SIGKILL);
-          waitpid(g_kdc_pid, nullptr, 0);
-        }
-      g_kdc_pid = -1;
-    }
-  if (!g_kdc_dir.empty() && std::getenv("WEC_TEST_KEEP_KDC") == nullptr)
+  test_kdc::stop(g_kdc);
+  if (!g_kdc.directory.empty() && std::getenv("WEC_TEST_KEEP_KDC") == nullptr)
     {
       std::error_code ec;
-      fs::remove_all(g_kdc_dir, ec);
+      fs::remove_all(g_kdc.directory, ec);
     }
 }
 
@@ -518,7 +273,7 @@ struct Client
   {
     static int counter = 0;
     const std::string dir = std::getenv("WEC_TEST_KRB_DIR");
-    const std::string client_keytab = dir + "/win01.keytab";
+    const std::string client_keytab = dir + "/clients/WIN01$.keytab";
     const std::string cc = ccache.empty()
                              ? "MEMORY:wec-client-" + std::to_string(getpid()) + "-" + std::to_string(++counter)
                              : ccache;
