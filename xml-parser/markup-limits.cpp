@@ -16,10 +16,46 @@ bool is_xml_space(char c)
 }
 
 // Where a name ends for the scan. Everything else, non-ASCII bytes included, is taken as part
-// of the name: libxml2 refuses what is not a name character, and stops there.
+// of the name: libxml2 refuses what is not a name character, and stops there. A table: the
+// scan runs over every event before libxml2 does, and must cost little next to it.
+struct NameEnds
+{
+  bool table[256] = {};
+  constexpr NameEnds()
+  {
+    for (unsigned char c : {' ', '\t', '\n', '\r', '/', '>', '=', '\'', '"', '<'})
+      table[c] = true;
+  }
+};
+constexpr NameEnds kNameEnds;
+
 bool ends_name(char c)
 {
-  return is_xml_space(c) || c == '/' || c == '>' || c == '=' || c == '\'' || c == '"' || c == '<';
+  return kNameEnds.table[static_cast<unsigned char>(c)];
+}
+
+// The first byte in [p, end) that is `a` or `b`, else end; eight bytes at a time (attribute
+// values, a good part of an event's bytes, are short and must be searched for two bytes).
+// A byte of (word ^ pattern) is zero where the word holds the pattern's byte; the lowest byte
+// flagged by the zero-byte test is always a real one (little-endian only).
+const char *find_either(const char *p, const char *end, char a, char b)
+{
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "find_either() reads words little-endian");
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHighBits = 0x8080808080808080ULL;
+  const std::uint64_t pattern_a = kOnes * static_cast<unsigned char>(a);
+  const std::uint64_t pattern_b = kOnes * static_cast<unsigned char>(b);
+  for (; end - p >= 8; p += 8)
+    {
+      std::uint64_t word;
+      std::memcpy(&word, p, sizeof word);
+      const std::uint64_t at_a = word ^ pattern_a, at_b = word ^ pattern_b;
+      const std::uint64_t zero_bytes = (((at_a - kOnes) & ~at_a) | ((at_b - kOnes) & ~at_b)) & kHighBits;
+      if (zero_bytes != 0)
+        return p + (__builtin_ctzll(zero_bytes) >> 3);
+    }
+  while (p < end && *p != a && *p != b)
+    ++p;
+  return p;
 }
 
 bool is_namespace_declaration(std::string_view attribute_name)
@@ -94,20 +130,24 @@ private:
 class MarkupScanner
 {
 public:
-  MarkupScanner(std::string_view xml, const MarkupLimits &limits, bool count_distinct_names)
-    : xml_(xml), limits_(limits), count_distinct_names_(count_distinct_names)
+  // `open_elements` holds the namespace declarations of each open element; passed in so that
+  // its storage is reused from one document to the next.
+  MarkupScanner(std::string_view xml, const MarkupLimits &limits, std::vector<int> &open_elements,
+                bool count_distinct_names)
+    : begin_(xml.data()), end_(xml.data() + xml.size()), p_(begin_), limits_(limits), open_elements_(open_elements),
+      count_distinct_names_(count_distinct_names)
   {
-    open_elements_.reserve(static_cast<std::size_t>(std::max(limits.max_depth, 0)) + 1);
+    open_elements_.clear();
     if (count_distinct_names_)
       distinct_names_.reserve(limits.max_distinct_names + 1);
   }
 
   MarkupCheck run()
   {
-    while (result_.outcome == MarkupCheck::Outcome::Within)
+    while (result_.outcome == MarkupCheck::Outcome::Within && p_ < end_)
       {
-        pos_ = xml_.find('<', pos_);
-        if (pos_ == std::string_view::npos)
+        p_ = static_cast<const char *>(std::memchr(p_, '<', static_cast<std::size_t>(end_ - p_)));
+        if (p_ == nullptr)
           break;
         scan_markup();
       }
@@ -117,47 +157,68 @@ public:
   std::size_t name_occurrences() const { return name_occurrences_; }
 
 private:
-  // pos_ is at a '<'.
-  void scan_markup()
+  char peek(const char *p) const { return p < end_ ? *p : '\0'; }
+
+  const char *skip_space(const char *p) const
   {
-    const std::string_view rest = xml_.substr(pos_);
-    if (starts_with(rest, "<!--"))
-      skip_past("-->", 4);
-    else if (starts_with(rest, "<![CDATA["))
-      skip_past("]]>", 9);
-    else if (starts_with(rest, "<?"))
-      skip_past("?>", 2);
-    else if (starts_with(rest, "<!DOCTYPE"))
-      refuse("DTD not allowed", pos_);
-    else if (starts_with(rest, "<!"))
-      malformed(pos_ + 1);
-    else if (starts_with(rest, "</"))
-      scan_end_tag();
-    else
-      scan_start_tag();
+    while (p < end_ && is_xml_space(*p))
+      ++p;
+    return p;
   }
 
-  static bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
+  const char *skip_name(const char *p) const
+  {
+    while (p < end_ && !ends_name(*p))
+      ++p;
+    return p;
+  }
+
+  bool at(std::string_view text) const
+  {
+    return static_cast<std::size_t>(end_ - p_) >= text.size() && std::memcmp(p_, text.data(), text.size()) == 0;
+  }
+
+  // p_ is at a '<'.
+  void scan_markup()
+  {
+    const char next = peek(p_ + 1);
+    if (next == '/')
+      return scan_end_tag();
+    if (next == '?')
+      return skip_past("?>", 2);
+    if (next != '!')
+      return scan_start_tag();
+    if (at("<!--"))
+      skip_past("-->", 4);
+    else if (at("<![CDATA["))
+      skip_past("]]>", 9);
+    else if (at("<!DOCTYPE"))
+      refuse("DTD not allowed", p_);
+    else
+      malformed(p_ + 1);
+  }
 
   // An unterminated comment, CDATA section or PI swallows the rest for libxml2 too.
   void skip_past(std::string_view terminator, std::size_t opener_length)
   {
-    const std::size_t end = xml_.find(terminator, pos_ + opener_length);
-    if (end == std::string_view::npos)
-      malformed(xml_.size());
+    const std::string_view rest(p_ + opener_length, static_cast<std::size_t>(end_ - p_) - opener_length);
+    const std::size_t found = rest.find(terminator);
+    if (found == std::string_view::npos)
+      malformed(end_);
     else
-      pos_ = end + terminator.size();
+      p_ = rest.data() + found + terminator.size();
   }
 
   void scan_end_tag()
   {
-    pos_ += 2;
-    if (read_name().empty())
-      return malformed(pos_);
-    skip_space();
-    if (pos_ >= xml_.size() || xml_[pos_] != '>')
-      return malformed(pos_);
-    ++pos_;
+    const char *name = p_ + 2;
+    const char *p = skip_name(name);
+    if (p == name)
+      return malformed(p);
+    p = skip_space(p);
+    if (peek(p) != '>')
+      return malformed(p);
+    p_ = p + 1;
     if (!open_elements_.empty())
       {
         namespaces_in_scope_ -= open_elements_.back();
@@ -167,117 +228,80 @@ private:
 
   void scan_start_tag()
   {
-    const std::size_t tag_start = pos_++;
-    if (open_elements_.size() + 1 > static_cast<std::size_t>(limits_.max_depth))
-      return refuse("XML nesting deeper than " + std::to_string(limits_.max_depth) + " levels", tag_start);
-    const std::size_t name_start = pos_;
-    const std::string_view element_name = read_name();
-    if (element_name.empty())
-      return malformed(pos_);
-    if (!note_name(element_name, name_start))
+    if (open_elements_.size() >= static_cast<std::size_t>(std::max(limits_.max_depth, 0)))
+      return refuse("XML nesting deeper than " + std::to_string(limits_.max_depth) + " levels", p_);
+    const char *name = p_ + 1;
+    const char *p = skip_name(name);
+    if (p == name)
+      return malformed(p);
+    if (!note_name(std::string_view(name, static_cast<std::size_t>(p - name)), name))
       return;
 
     int attributes = 0, namespace_declarations = 0;
     for (;;)
       {
-        skip_space();
-        if (pos_ >= xml_.size())
-          return malformed(xml_.size());
-        const char c = xml_[pos_];
-        if (c == '>' || c == '/')
+        p = skip_space(p);
+        if (p >= end_)
+          return malformed(end_);
+        if (*p == '>')
           {
-            if (c == '/' && (pos_ + 1 >= xml_.size() || xml_[pos_ + 1] != '>'))
-              return malformed(pos_ + 1);
-            pos_ += c == '>' ? 1 : 2;
-            if (c == '>') // an empty element's declarations go out of scope with it
-              open_elements_.push_back(namespace_declarations);
-            else
-              namespaces_in_scope_ -= namespace_declarations;
+            open_elements_.push_back(namespace_declarations);
+            p_ = p + 1;
+            return;
+          }
+        if (*p == '/')
+          {
+            if (peek(p + 1) != '>')
+              return malformed(p + 1);
+            namespaces_in_scope_ -= namespace_declarations; // out of scope with the empty element
+            p_ = p + 2;
             return;
           }
 
-        const std::size_t attribute_start = pos_;
-        const std::string_view name = read_name();
-        if (name.empty())
-          return malformed(pos_); // '=', a quote or '<' where an attribute name should be
-        std::string_view value;
-        if (!read_attribute_value(value))
-          return;
-        if (is_namespace_declaration(name))
+        // Name S? '=' S? and a quoted value without '<' (XML allows none there).
+        const char *attribute = p;
+        p = skip_name(p);
+        if (p == attribute)
+          return malformed(p); // '=', a quote or '<' where an attribute name should be
+        const std::string_view attribute_name(attribute, static_cast<std::size_t>(p - attribute));
+        p = skip_space(p);
+        if (peek(p) != '=')
+          return malformed(p);
+        p = skip_space(p + 1);
+        const char quote = peek(p);
+        if (quote != '"' && quote != '\'')
+          return malformed(p);
+        const char *value = ++p;
+        p = find_either(p, end_, quote, '<');
+        if (p >= end_ || *p == '<')
+          return malformed(p);
+        const std::string_view value_text(value, static_cast<std::size_t>(p - value));
+        ++p;
+
+        if (is_namespace_declaration(attribute_name))
           {
             if (++namespace_declarations > limits_.max_namespace_declarations_per_element)
               return refuse("more than " + std::to_string(limits_.max_namespace_declarations_per_element) +
                               " namespace declarations on one element",
-                            attribute_start);
+                            attribute);
             if (++namespaces_in_scope_ > limits_.max_namespace_declarations_in_scope)
               return refuse("more than " + std::to_string(limits_.max_namespace_declarations_in_scope) +
                               " namespace declarations in scope",
-                            attribute_start);
+                            attribute);
             // libxml2 keeps every namespace URI in its dictionary, like a name.
-            if (!note_name(value, attribute_start))
+            if (!note_name(value_text, attribute))
               return;
           }
         else if (++attributes > limits_.max_attributes_per_element)
           return refuse("more than " + std::to_string(limits_.max_attributes_per_element) +
                           " attributes on one element",
-                        attribute_start);
-        if (!note_name(name, attribute_start))
+                        attribute);
+        if (!note_name(attribute_name, attribute))
           return;
       }
   }
 
-  // After an attribute name: S? '=' S? and a quoted value without '<' (XML allows none there).
-  bool read_attribute_value(std::string_view &value)
-  {
-    skip_space();
-    if (pos_ >= xml_.size() || xml_[pos_] != '=')
-      {
-        malformed(pos_);
-        return false;
-      }
-    ++pos_;
-    skip_space();
-    if (pos_ >= xml_.size() || (xml_[pos_] != '"' && xml_[pos_] != '\''))
-      {
-        malformed(pos_);
-        return false;
-      }
-    const char quote = xml_[pos_++];
-    const std::size_t value_start = pos_;
-    while (pos_ < xml_.size() && xml_[pos_] != quote)
-      {
-        if (xml_[pos_] == '<')
-          {
-            malformed(pos_);
-            return false;
-          }
-        ++pos_;
-      }
-    if (pos_ >= xml_.size())
-      {
-        malformed(xml_.size());
-        return false;
-      }
-    value = xml_.substr(value_start, pos_ - value_start);
-    ++pos_;
-    return true;
-  }
-
-  std::string_view read_name()
-  {
-    const std::size_t start = pos_;
-    while (pos_ < xml_.size() && !ends_name(xml_[pos_]))
-      ++pos_;
-    return xml_.substr(start, pos_ - start);
-  }
-
-  void skip_space()
-  {
-    while (pos_ < xml_.size() && is_xml_space(xml_[pos_]))
-      ++pos_;
-  }
-
-  bool note_name(std::string_view name, std::size_t offset)
+  bool note_name(std::string_view name, const char *where)
   {
     ++name_occurrences_;
     if (!count_distinct_names_ || !distinct_names_.insert(name).second ||
@@ -285,28 +309,30 @@ private:
       return true;
     refuse("more than " + std::to_string(limits_.max_distinct_names) +
              " distinct element names, attribute names and namespace URIs",
-           offset);
+           where);
     return false;
   }
 
-  void refuse(const std::string &reason, std::size_t offset)
+  void refuse(const std::string &reason, const char *where)
   {
     result_.outcome = MarkupCheck::Outcome::Refused;
-    result_.offset = offset;
-    result_.reason = reason + position_text(xml_, offset);
+    result_.offset = static_cast<std::size_t>(where - begin_);
+    result_.reason = reason + position_text(std::string_view(begin_, static_cast<std::size_t>(end_ - begin_)),
+                                            result_.offset);
   }
 
-  void malformed(std::size_t offset)
+  void malformed(const char *where)
   {
     result_.outcome = MarkupCheck::Outcome::Malformed;
-    result_.offset = std::min(offset, xml_.size());
+    result_.offset = static_cast<std::size_t>(std::min(where, end_) - begin_);
   }
 
-  std::string_view xml_;
+  const char *const begin_;
+  const char *const end_;
+  const char *p_;
   const MarkupLimits &limits_;
+  std::vector<int> &open_elements_;
   const bool count_distinct_names_;
-  std::size_t pos_ = 0;
-  std::vector<int> open_elements_; // namespace declarations of each open element
   int namespaces_in_scope_ = 0;
   std::size_t name_occurrences_ = 0;
   std::unordered_set<std::string_view, KeyedHash> distinct_names_;
@@ -317,13 +343,14 @@ private:
 
 MarkupCheck check_markup(std::string_view xml, const MarkupLimits &limits)
 {
+  thread_local std::vector<int> open_elements;
   // Events and most envelopes hold fewer names than the limit: they cannot exceed it, and
   // need no set of names.
-  MarkupScanner structure(xml, limits, false);
+  MarkupScanner structure(xml, limits, open_elements, false);
   MarkupCheck check = structure.run();
   if (check.outcome == MarkupCheck::Outcome::Refused || structure.name_occurrences() <= limits.max_distinct_names)
     return check;
-  return MarkupScanner(xml, limits, true).run();
+  return MarkupScanner(xml, limits, open_elements, true).run();
 }
 
 } // namespace wec::xml
