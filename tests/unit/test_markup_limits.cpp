@@ -8,7 +8,10 @@
 #include "expect.hpp"
 
 #include <ctime>
+#include <fstream>
+#include <random>
 #include <string>
+#include <vector>
 
 using wec::xml::check_markup;
 using wec::xml::MarkupCheck;
@@ -192,6 +195,48 @@ Test(markup_limits, broken_markup_is_left_to_libxml2_up_to_where_it_breaks)
   cr_expect_eq(malformed_at("<r/ >"), 3);
   cr_expect_eq(malformed_at("<r></r x>"), 7);
   cr_expect_eq(malformed_at("<r"), 2);
+}
+
+// The hardened parse hands libxml2 a document only up to where the pre-scan found its markup
+// broken, which is sound only if libxml2 refuses every such document too. Corpus events with
+// random damage of the kind that confuses a scanner (stray quotes, '<', '>', comment and CDATA
+// delimiters) check that, and that undamaged real events are never refused.
+Test(markup_limits, malformed_only_where_libxml2_refuses_too)
+{
+  std::ifstream corpus(std::string(WEC_TEST_DATA_DIR) + "/events-permissive.xml");
+  std::vector<std::string> events;
+  for (std::string line; events.size() < 400 && std::getline(corpus, line);)
+    if (!line.empty())
+      events.push_back(line);
+  cr_assert_eq(events.size(), 400);
+
+  const std::vector<std::string> damage = {"<", ">", "\"", "'", "=", "/", " ", "!", "?", "-", "]", "<!--", "-->",
+                                           "<![CDATA[", "]]>", "<?", "?>", "</", "/>", "&", "<!", "\n"};
+  std::mt19937 random(20240501);
+  int malformed = 0;
+  for (const std::string &event : events)
+    {
+      expect_within(event);
+      for (int round = 0; round < 40; ++round)
+        {
+          std::string damaged = event;
+          for (int edits = 1 + static_cast<int>(random() % 3); edits > 0; --edits)
+            {
+              const std::size_t at = random() % damaged.size();
+              if (random() % 4 == 0)
+                damaged.erase(at, 1);
+              else
+                damaged.insert(at, damage[random() % damage.size()]);
+            }
+          if (check(damaged).outcome != Outcome::Malformed)
+            continue;
+          ++malformed;
+          xmlDoc *document = xmlReadMemory(damaged.data(), static_cast<int>(damaged.size()), nullptr, "UTF-8",
+                                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+          cr_assert_null(document, "the pre-scan calls this broken, libxml2 does not: %s", damaged.c_str());
+        }
+    }
+  cr_expect_gt(malformed, 1000); // the damage did reach the pre-scan's refusals
 }
 
 Test(markup_limits, linear_in_the_size_of_the_document)
