@@ -1,8 +1,10 @@
 #include "markup-limits.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <random>
 #include <unordered_set>
 #include <vector>
@@ -111,9 +113,19 @@ private:
 
   static Key random_key()
   {
-    std::random_device device;
-    auto word = [&device] { return (std::uint64_t(device()) << 32) | device(); };
-    return Key{word(), word()};
+    try
+      {
+        std::random_device device;
+        auto word = [&device] { return (std::uint64_t(device()) << 32) | device(); };
+        return Key{word(), word()};
+      }
+    catch (const std::exception &)
+      {
+        // No entropy source: a key that still differs between processes and runs (this is
+        // reached from C callbacks, where an exception must not go).
+        const auto now = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        return Key{now, reinterpret_cast<std::uintptr_t>(&now) ^ (now << 17)};
+      }
   }
 
   static std::uint64_t rotate(std::uint64_t x, int bits) { return (x << bits) | (x >> (64 - bits)); }
