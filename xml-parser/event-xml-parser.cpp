@@ -5,14 +5,11 @@
 // (dictionary, stacks, SAX table) per event measured about 20% slower on the corpus.
 #include "event-xml-parser.hpp"
 
-#include <libxml/parser.h>
-#include <libxml/xmlerror.h>
+#include "hardened-libxml.hpp"
 
 #include <climits>
 #include <cstdint>
 #include <cstring>
-#include <memory>
-#include <mutex>
 
 namespace wec::xml {
 namespace {
@@ -27,47 +24,10 @@ constexpr std::string_view kDataNameAttribute = "Name";
 // senders that invent names would grow it without bound, so start afresh past this size.
 constexpr std::size_t kMaxReusedDictionaryEntries = 20000;
 
-// ---------------------------------------------------------------------------------------
-// libxml2 handles
-
-struct ParserContextDeleter
-{
-  void operator()(xmlParserCtxt *context) const { xmlFreeParserCtxt(context); }
-};
-using ParserContextPtr = std::unique_ptr<xmlParserCtxt, ParserContextDeleter>;
-
-struct DocumentDeleter
-{
-  void operator()(xmlDoc *document) const { xmlFreeDoc(document); }
-};
-using DocumentPtr = std::unique_ptr<xmlDoc, DocumentDeleter>;
-
-void initialise_libxml2_once()
-{
-  // xmlInitParser() is not safe to race on its first call.
-  static std::once_flag initialised;
-  std::call_once(initialised, [] { xmlInitParser(); });
-}
-
-// Errors that libxml2 raises without a parser context (some encoding errors) go to the
-// thread's structured handler and, if there is none, to stderr. Route them to us for the
-// duration of one parse and put back whatever the thread had before.
-class ScopedThreadErrorHandler
-{
-public:
-  ScopedThreadErrorHandler(void *context, xmlStructuredErrorFunc handler)
-    : previous_handler_(xmlStructuredError), previous_context_(xmlStructuredErrorContext)
-  {
-    xmlSetStructuredErrorFunc(context, handler);
-  }
-  ~ScopedThreadErrorHandler() { xmlSetStructuredErrorFunc(previous_context_, previous_handler_); }
-  ScopedThreadErrorHandler(const ScopedThreadErrorHandler &) = delete;
-  ScopedThreadErrorHandler &operator=(const ScopedThreadErrorHandler &) = delete;
-
-private:
-  xmlStructuredErrorFunc previous_handler_;
-  void *previous_context_;
-};
+// What the names of an event's fields may add up to: four bytes per byte of the event, and
+// 4 KiB for small events with many short fields. Real events stay under 0.8 bytes per byte.
+constexpr std::size_t kFieldNameBytesPerEventByte = 4;
+constexpr std::size_t kFieldNameBytesPerEvent = 4096;
 
 // ---------------------------------------------------------------------------------------
 // Small string helpers
@@ -149,43 +109,35 @@ std::string_view decode_attribute_value(std::string_view raw, std::string &scrat
   return scratch;
 }
 
-// One line of text from a libxml2 message: no trailing newline, no embedded line breaks.
-std::string single_line(std::string_view message)
-{
-  while (!message.empty() && is_xml_whitespace(message.back()))
-    message.remove_suffix(1);
-  std::string line(message);
-  for (char &c : line)
-    if (c == '\n' || c == '\r')
-      c = ' ';
-  return line;
-}
-
 // ---------------------------------------------------------------------------------------
 // Output: fields in document order; a name seen again turns its value into a list.
 
 class FieldCollector
 {
 public:
-  explicit FieldCollector(std::vector<EventField> &fields) : fields_(fields)
+  FieldCollector(std::vector<EventField> &fields, std::size_t name_budget) : fields_(fields), name_budget_(name_budget)
   {
     fields_.reserve(64);
     occurrences_.reserve(64);
     slots_.assign(128, kEmptySlot);
   }
 
-  void add(const std::string &name, std::string_view value)
+  // False, and nothing added, when a new name would exceed the budget for all names.
+  bool add(const std::string &name, std::string_view value)
   {
     const std::size_t hash = std::hash<std::string_view>{}(name);
     std::size_t slot = find_slot(name, hash);
     if (slots_[slot] == kEmptySlot)
       {
+        if (name.size() > name_budget_ - name_bytes_)
+          return false;
+        name_bytes_ += name.size();
         slots_[slot] = static_cast<std::uint32_t>(fields_.size());
         fields_.push_back(EventField{name, std::string(value)});
         occurrences_.push_back(1);
         if (fields_.size() * 2 > slots_.size())
           grow_slots();
-        return;
+        return true;
       }
 
     const std::size_t index = slots_[slot];
@@ -200,7 +152,10 @@ public:
     list.push_back(',');
     append_list_item(list, value);
     ++occurrences_[index];
+    return true;
   }
+
+  std::size_t name_budget() const { return name_budget_; }
 
   const std::string *find(std::string_view name) const
   {
@@ -232,6 +187,8 @@ private:
   }
 
   std::vector<EventField> &fields_;
+  const std::size_t name_budget_;
+  std::size_t name_bytes_ = 0;
   std::vector<unsigned> occurrences_; // parallel to fields_
   std::vector<std::uint32_t> slots_;  // power-of-two size, at most half full
 };
@@ -248,11 +205,24 @@ struct OpenElement
   bool is_event_data_item = false; // <Data> directly under <EventData>: always has a value
 };
 
+// A parse's walker hangs off its ParseSession (context->_private); libxml2 hands every
+// callback the parser context as its user data.
+class EventWalker;
+EventWalker &walker_of(void *sax_user_data)
+{
+  return *static_cast<EventWalker *>(ParseSession::of(sax_user_data).sax_state());
+}
+
+xmlParserCtxt *as_context(void *sax_user_data)
+{
+  return static_cast<xmlParserCtxt *>(sax_user_data);
+}
+
 class EventWalker
 {
 public:
-  EventWalker(std::vector<EventField> &fields, const ParseLimits &limits)
-    : collector_(fields), limits_(limits)
+  EventWalker(std::vector<EventField> &fields, const ParseLimits &limits, std::size_t field_name_budget)
+    : collector_(fields, field_name_budget), limits_(limits)
   {
     path_.reserve(128);
     text_.reserve(1024);
@@ -260,23 +230,7 @@ public:
   }
 
   const FieldCollector &collector() const { return collector_; }
-  bool failed() const { return !error_.empty(); }
   bool saw_root() const { return saw_root_; }
-  std::string take_error() { return std::move(error_); }
-
-  // Remembers the first failure only; later ones are usually consequences of it.
-  void fail(std::string message)
-  {
-    if (error_.empty())
-      error_ = message.empty() ? std::string("parse failed") : std::move(message);
-  }
-
-  void fail_and_stop(xmlParserCtxt *context, const std::string &message)
-  {
-    fail(message + position_suffix(context));
-    context->wellFormed = 0;
-    xmlStopParser(context);
-  }
 
   void start_element(xmlParserCtxt *context, const xmlChar *local_name, const xmlChar *prefix,
                      const xmlChar *namespace_uri, int attribute_count, const xmlChar **attributes)
@@ -289,12 +243,7 @@ public:
           return;
         saw_root_ = true;
       }
-    if (open_elements_.size() + 1 > static_cast<std::size_t>(limits_.max_depth))
-      {
-        fail_and_stop(context, "nesting deeper than " + std::to_string(limits_.max_depth));
-        return;
-      }
-
+    // (The depth is limited by the markup pre-scan.)
     if (!open_elements_.empty())
       {
         OpenElement &parent = open_elements_.back();
@@ -330,6 +279,9 @@ public:
         break;
       }
 
+    if (!path_within_limit(context))
+      return;
+
     const std::size_t element_path_length = path_.size();
     for (int i = 0; i < attribute_count; ++i)
       {
@@ -338,7 +290,9 @@ public:
           continue;
         path_.append("._");
         path_.append(as_view(attribute[0]));
-        collector_.add(path_, decode_attribute_value(as_view(attribute[3], attribute[4]), attribute_scratch_));
+        if (!path_within_limit(context) ||
+            !add_field(context, decode_attribute_value(as_view(attribute[3], attribute[4]), attribute_scratch_)))
+          return;
         path_.resize(element_path_length);
       }
 
@@ -347,7 +301,7 @@ public:
     open_elements_.push_back(element);
   }
 
-  void end_element()
+  void end_element(xmlParserCtxt *context)
   {
     if (open_elements_.empty())
       return;
@@ -360,8 +314,8 @@ public:
     // Empty elements carry no value (their attributes, if any, are already out), except the
     // <Data> items of <EventData>, whose position and presence mean something.
     bool emit = !value.empty() || (element.is_event_data_item && !element.has_child_elements);
-    if (emit)
-      collector_.add(path_, value);
+    if (emit && !add_field(context, value))
+      return;
 
     text_.resize(element.text_start);
     path_.resize(element.path_length_before);
@@ -378,28 +332,42 @@ public:
     text_.append(reinterpret_cast<const char *>(text), static_cast<std::size_t>(length));
   }
 
-  static std::string position_suffix(xmlParserCtxt *context)
+private:
+  // Every field repeats its element's path: one long name above many small elements made the
+  // names grow with the product of the two (a 238 KB event gave 400 MB of names).
+  bool path_within_limit(xmlParserCtxt *context)
   {
-    if (context == nullptr || context->input == nullptr)
-      return {};
-    return " at line " + std::to_string(context->input->line) + ", column " +
-           std::to_string(context->input->col);
+    if (path_.size() <= limits_.max_field_name_bytes)
+      return true;
+    ParseSession::of(context).refuse(context, "field name longer than " + std::to_string(limits_.max_field_name_bytes) +
+                                                " bytes");
+    return false;
   }
 
-private:
+  // Within the path limit, many small elements under a long path still make names some 60
+  // times the size of the event; the budget keeps them in proportion to it.
+  bool add_field(xmlParserCtxt *context, std::string_view value)
+  {
+    if (collector_.add(path_, value))
+      return true;
+    ParseSession::of(context).refuse(context, "field names add up to more than " +
+                                                std::to_string(collector_.name_budget()) + " bytes");
+    return false;
+  }
+
   bool check_root(xmlParserCtxt *context, std::string_view name, std::string_view prefix,
                   std::string_view namespace_uri)
   {
     if (name != kRootName)
       {
         std::string qualified = prefix.empty() ? std::string(name) : std::string(prefix) + ":" + std::string(name);
-        fail_and_stop(context, "root element is <" + qualified + ">, not <Event>");
+        ParseSession::of(context).refuse(context, "root element is <" + qualified + ">, not <Event>");
         return false;
       }
     if (!namespace_uri.empty() && namespace_uri != kEventNamespace)
       {
-        fail_and_stop(context, "root element <Event> is in namespace '" + std::string(namespace_uri) +
-                                 "', not the event namespace");
+        ParseSession::of(context).refuse(context, "root element <Event> is in namespace '" +
+                                                    std::string(namespace_uri) + "', not the event namespace");
         return false;
       }
     return true;
@@ -420,165 +388,43 @@ private:
   std::string text_;             // texts of all open elements, innermost last
   std::vector<OpenElement> open_elements_;
   std::string attribute_scratch_; // decoded attribute values that contained '&'
-  std::string error_;
   bool saw_root_ = false;
 };
 
 // ---------------------------------------------------------------------------------------
-// SAX callbacks. libxml2 hands every callback ctxt->userData, which is the parser context
-// itself; the walker for the current parse hangs off context->_private.
-
-xmlParserCtxt *as_context(void *user_data)
-{
-  return static_cast<xmlParserCtxt *>(user_data);
-}
-
-EventWalker *walker_of(void *user_data)
-{
-  return static_cast<EventWalker *>(as_context(user_data)->_private);
-}
+// SAX callbacks
 
 void on_start_element(void *user_data, const xmlChar *local_name, const xmlChar *prefix,
                       const xmlChar *namespace_uri, int /*namespace_count*/, const xmlChar ** /*namespaces*/,
                       int attribute_count, int /*defaulted_count*/, const xmlChar **attributes)
 {
   // xmlns declarations arrive separately in `namespaces` and are deliberately not emitted.
-  walker_of(user_data)->start_element(as_context(user_data), local_name, prefix, namespace_uri,
-                                      attribute_count, attributes);
+  walker_of(user_data).start_element(as_context(user_data), local_name, prefix, namespace_uri, attribute_count,
+                                     attributes);
 }
 
 void on_end_element(void *user_data, const xmlChar *, const xmlChar *, const xmlChar *)
 {
-  walker_of(user_data)->end_element();
+  walker_of(user_data).end_element(as_context(user_data));
 }
 
 void on_text(void *user_data, const xmlChar *text, int length)
 {
-  walker_of(user_data)->append_text(text, length);
-}
-
-void refuse_dtd(void *user_data)
-{
-  walker_of(user_data)->fail_and_stop(as_context(user_data), "DTD not allowed");
-}
-
-void on_internal_subset(void *user_data, const xmlChar *, const xmlChar *, const xmlChar *)
-{
-  refuse_dtd(user_data);
-}
-
-void on_entity_declaration(void *user_data, const xmlChar *name, int, const xmlChar *, const xmlChar *, xmlChar *)
-{
-  walker_of(user_data)->fail_and_stop(as_context(user_data),
-                                      "entity '" + std::string(as_view(name)) + "' not allowed");
-}
-
-// Only reached for names other than the five predefined ones (libxml2 resolves those itself).
-xmlEntityPtr on_entity_reference(void *user_data, const xmlChar *name)
-{
-  walker_of(user_data)->fail_and_stop(as_context(user_data),
-                                      "entity '" + std::string(as_view(name)) + "' not allowed");
-  return nullptr;
-}
-
-xmlParserInputPtr on_resolve_external_entity(void *user_data, const xmlChar *, const xmlChar *system_id)
-{
-  walker_of(user_data)->fail_and_stop(as_context(user_data),
-                                      "external entity '" + std::string(as_view(system_id)) + "' not allowed");
-  return nullptr;
-}
-
-void on_element_declaration(void *user_data, const xmlChar *, int, xmlElementContentPtr)
-{
-  refuse_dtd(user_data);
-}
-
-void on_attribute_declaration(void *user_data, const xmlChar *, const xmlChar *, int, int, const xmlChar *,
-                              xmlEnumerationPtr tree)
-{
-  xmlFreeEnumeration(tree); // ownership passes to the callback
-  refuse_dtd(user_data);
-}
-
-void on_notation_declaration(void *user_data, const xmlChar *, const xmlChar *, const xmlChar *)
-{
-  refuse_dtd(user_data);
-}
-
-void on_unparsed_entity_declaration(void *user_data, const xmlChar *name, const xmlChar *, const xmlChar *,
-                                    const xmlChar *)
-{
-  on_entity_declaration(user_data, name, 0, nullptr, nullptr, nullptr);
-}
-
-std::string describe_libxml2_error(const xmlError &error)
-{
-  std::string description = "not well-formed";
-  if (error.line > 0)
-    description += " at line " + std::to_string(error.line) + ", column " + std::to_string(error.int2);
-  description += ": ";
-  description += single_line(error.message ? std::string_view(error.message) : std::string_view("unknown error"));
-  return description;
-}
-
-// Errors raised with the parser context: user data is the parser context.
-void on_parser_error(void *user_data, xmlErrorPtr error)
-{
-  if (error == nullptr || error->level < XML_ERR_ERROR)
-    return; // warnings do not make an event unusable
-  walker_of(user_data)->fail(describe_libxml2_error(*error));
-}
-
-// Errors raised without a parser context: user data is the walker (see ScopedThreadErrorHandler).
-void on_contextless_error(void *user_data, xmlErrorPtr error)
-{
-  if (error == nullptr || error->level < XML_ERR_ERROR)
-    return;
-  static_cast<EventWalker *>(user_data)->fail(describe_libxml2_error(*error));
+  walker_of(user_data).append_text(text, length);
 }
 
 xmlSAXHandler make_event_sax_handler()
 {
   xmlSAXHandler handler;
   std::memset(&handler, 0, sizeof handler);
-  handler.initialized = XML_SAX2_MAGIC; // SAX2: namespaced callbacks and structured errors
   handler.startElementNs = on_start_element;
   handler.endElementNs = on_end_element;
   handler.characters = on_text;
   handler.ignorableWhitespace = on_text; // same function, so libxml2 never guesses "ignorable"
   handler.cdataBlock = on_text;
-  handler.serror = on_parser_error;
-  // Everything that could pull in a DTD or an entity fails the parse instead.
-  handler.internalSubset = on_internal_subset;
-  handler.externalSubset = on_internal_subset;
-  handler.getEntity = on_entity_reference;
-  handler.getParameterEntity = on_entity_reference;
-  handler.resolveEntity = on_resolve_external_entity;
-  handler.entityDecl = on_entity_declaration;
-  handler.unparsedEntityDecl = on_unparsed_entity_declaration;
-  handler.elementDecl = on_element_declaration;
-  handler.attributeDecl = on_attribute_declaration;
-  handler.notationDecl = on_notation_declaration;
-  // No startDocument: without it libxml2 builds no tree at all.
+  // No startDocument: without it libxml2 builds no tree at all. DTDs, entities and errors are
+  // handled by the hardened set-up.
   return handler;
-}
-
-// No entity substitution, no DTD loading, no network. Errors go to our serror only.
-constexpr int kParseOptions = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING;
-
-ParserContextPtr new_event_parser_context()
-{
-  ParserContextPtr context(xmlNewParserCtxt());
-  if (!context)
-    return context;
-  static const xmlSAXHandler event_handler = make_event_sax_handler();
-  *context->sax = event_handler; // xmlNewParserCtxt allocated a full xmlSAXHandler for us
-  // Process-wide libxml2 defaults (xmlSubstituteEntitiesDefault, ...) must not leak in.
-  context->options = 0;
-  context->replaceEntities = 0;
-  context->loadsubset = 0;
-  context->validate = 0;
-  return context;
 }
 
 // One context per thread, reused across events.
@@ -588,7 +434,10 @@ xmlParserCtxt *thread_parser_context()
   if (context && context->dict && xmlDictSize(context->dict) > static_cast<int>(kMaxReusedDictionaryEntries))
     context.reset();
   if (!context)
-    context = new_event_parser_context();
+    {
+      static const xmlSAXHandler event_handler = make_event_sax_handler();
+      context = new_hardened_context(&event_handler);
+    }
   return context.get();
 }
 
@@ -607,55 +456,6 @@ void fill_summary(const FieldCollector &collector, EventSummary &summary)
   copy("Event.System.Channel", summary.channel);
   copy("Event.System.Computer", summary.computer);
   copy("Event.RenderingInfo.Message", summary.message);
-}
-
-// Days between 1970-01-01 and the given proleptic Gregorian date, by counting in 400-year
-// eras that start on March 1st (so the leap day is the last day of the counted year).
-long long days_from_civil(long long year, unsigned month, unsigned day)
-{
-  year -= month <= 2 ? 1 : 0;
-  const long long era = (year >= 0 ? year : year - 399) / 400;
-  const unsigned year_of_era = static_cast<unsigned>(year - era * 400);                // [0, 399]
-  const unsigned month_from_march = month > 2 ? month - 3 : month + 9;                  // [0, 11]
-  const unsigned day_of_year = (153 * month_from_march + 2) / 5 + day - 1;              // [0, 365]
-  const unsigned day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-  return era * 146097 + static_cast<long long>(day_of_era) - 719468;
-}
-
-bool is_leap_year(unsigned year)
-{
-  return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-}
-
-unsigned days_in_month(unsigned year, unsigned month)
-{
-  static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return month == 2 && is_leap_year(year) ? 29 : kDays[month - 1];
-}
-
-// Reads exactly `count` decimal digits at `position`.
-bool read_digits(std::string_view text, std::size_t &position, std::size_t count, unsigned &value)
-{
-  if (position + count > text.size())
-    return false;
-  value = 0;
-  for (std::size_t i = 0; i < count; ++i)
-    {
-      char c = text[position + i];
-      if (c < '0' || c > '9')
-        return false;
-      value = value * 10 + static_cast<unsigned>(c - '0');
-    }
-  position += count;
-  return true;
-}
-
-bool expect_char(std::string_view text, std::size_t &position, char expected)
-{
-  if (position >= text.size() || text[position] != expected)
-    return false;
-  ++position;
-  return true;
 }
 
 bool starts_with(std::string_view text, std::string_view prefix)
@@ -683,7 +483,6 @@ bool parse_event(std::string_view xml, ParsedEvent &out, std::string &error, con
       return false;
     }
 
-  initialise_libxml2_once();
   xmlParserCtxt *context = thread_parser_context();
   if (context == nullptr)
     {
@@ -691,91 +490,23 @@ bool parse_event(std::string_view xml, ParsedEvent &out, std::string &error, con
       return false;
     }
 
-  EventWalker walker(out.fields, limits);
-  {
-    ScopedThreadErrorHandler route_contextless_errors(&walker, on_contextless_error);
-    context->_private = &walker;
-    // SAX only: no document is built, but own whatever libxml2 might return anyway.
-    DocumentPtr unexpected_document(
-      xmlCtxtReadMemory(context, xml.data(), static_cast<int>(xml.size()), nullptr, nullptr, kParseOptions));
-    context->_private = nullptr;
+  EventWalker walker(out.fields, limits, kFieldNameBytesPerEventByte * xml.size() + kFieldNameBytesPerEvent);
+  ParseSession session("not well-formed", &walker);
+  MarkupLimits markup;
+  markup.max_depth = limits.max_depth;
+  hardened_parse(context, xml, markup, session); // SAX only: no document
+  if (!session.failed() && !walker.saw_root())
+    session.fail("no root element");
+  // Frees the input copy now rather than at the next parse on this thread.
+  xmlCtxtReset(context);
 
-    if (!walker.failed() && !context->wellFormed)
-      walker.fail("not well-formed" + EventWalker::position_suffix(context));
-    if (!walker.failed() && !walker.saw_root())
-      walker.fail("no root element");
-    // Frees the input copy now rather than at the next parse on this thread.
-    xmlCtxtReset(context);
-  }
-
-  if (walker.failed())
+  if (session.failed())
     {
-      error = walker.take_error();
+      error = session.take_error();
       out.fields.clear();
       return false;
     }
   fill_summary(walker.collector(), out.summary);
-  return true;
-}
-
-bool parse_system_time(std::string_view text, long long &seconds, unsigned &microseconds)
-{
-  std::size_t position = 0;
-  unsigned year, month, day, hour, minute, second;
-  if (!read_digits(text, position, 4, year) || !expect_char(text, position, '-') ||
-      !read_digits(text, position, 2, month) || !expect_char(text, position, '-') ||
-      !read_digits(text, position, 2, day) || !expect_char(text, position, 'T') ||
-      !read_digits(text, position, 2, hour) || !expect_char(text, position, ':') ||
-      !read_digits(text, position, 2, minute) || !expect_char(text, position, ':') ||
-      !read_digits(text, position, 2, second))
-    return false;
-  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 ||
-      second > 59)
-    return false;
-
-  // Windows writes 7 fractional digits (100 ns); keep microseconds and drop the rest.
-  unsigned fraction_micros = 0;
-  if (position < text.size() && text[position] == '.')
-    {
-      ++position;
-      std::size_t digit_count = 0;
-      while (position < text.size() && text[position] >= '0' && text[position] <= '9')
-        {
-          if (digit_count < 6)
-            fraction_micros = fraction_micros * 10 + static_cast<unsigned>(text[position] - '0');
-          ++digit_count;
-          ++position;
-        }
-      if (digit_count == 0 || digit_count > 9)
-        return false;
-      for (std::size_t i = digit_count; i < 6; ++i)
-        fraction_micros *= 10;
-    }
-
-  long long offset_seconds = 0;
-  if (position < text.size() && text[position] == 'Z')
-    {
-      ++position;
-    }
-  else if (position < text.size() && (text[position] == '+' || text[position] == '-'))
-    {
-      const bool east_of_utc = text[position] == '+';
-      ++position;
-      unsigned offset_hours, offset_minutes;
-      if (!read_digits(text, position, 2, offset_hours) || !expect_char(text, position, ':') ||
-          !read_digits(text, position, 2, offset_minutes) || offset_hours > 23 || offset_minutes > 59)
-        return false;
-      offset_seconds = (offset_hours * 3600LL + offset_minutes * 60LL) * (east_of_utc ? 1 : -1);
-    }
-  else
-    {
-      return false;
-    }
-  if (position != text.size())
-    return false;
-
-  seconds = days_from_civil(year, month, day) * 86400LL + hour * 3600LL + minute * 60LL + second - offset_seconds;
-  microseconds = fraction_micros;
   return true;
 }
 

@@ -38,6 +38,8 @@ struct ParseLimits
 {
   std::size_t max_bytes = 4 * 1024 * 1024;
   int max_depth = 64;
+  // Element path plus Data Name or attribute name; real events stay under 100 bytes.
+  std::size_t max_field_name_bytes = 512;
 };
 
 // Layout (compatible with syslog-ng 4.6 windows-eventlog-xml-parser()):
@@ -52,8 +54,9 @@ struct ParseLimits
 //    an item in double quotes (with \" and \\ escaped) when it is empty, has whitespace at
 //    either end, starts with ', or contains , " or \. A single occurrence is never quoted.
 // Refused: DTDs, entities other than the predefined five and character references, nesting
-// deeper than max_depth (the root is level 1), documents over max_bytes, a root other than <Event>.
-// Thread-safe; libxml2 prints nothing.
+// deeper than max_depth (the root is level 1), documents over max_bytes, a root other than <Event>,
+// field names longer than max_field_name_bytes, and the markup limits of markup-limits.hpp
+// (hardened-libxml.hpp). Thread-safe; libxml2 prints nothing.
 //
 // Returns true on success. On failure `error` says why in one line
 // ("not well-formed at line 1: ...", "DTD not allowed", "nesting deeper than 64", ...).

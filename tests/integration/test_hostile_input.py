@@ -588,6 +588,132 @@ def test_hostile_xml_inside_an_event(collector, row, entity_target):
 
 
 # ------------------------------------------------------------------------------------------
+# Markup built to be slow (rows 8c and 8d)
+# ------------------------------------------------------------------------------------------
+
+# Seconds of syslog-ng CPU for one hostile request, its answer included. Under the sanitizers
+# (tests/run-sanitized.sh) the module runs several times slower (a refused 2.2 MB envelope took
+# 0.4 s): there the budget only catches gross regressions.
+CPU_BUDGET = 1.0 if os.environ.get("WEC_DAEMON_PRELOAD") else 0.1
+
+
+def attributes(count, prefix="a"):
+    return "".join(f" {prefix}{i}='1'" for i in range(count))
+
+
+def namespaces_in_scope(levels, per_level, lookups):
+    """`levels` nested elements with `per_level` declarations each, then `lookups` prefixed names."""
+    opening = "".join(f"<d{level}{attributes(per_level - (level == 0), f'xmlns:p{level}x')}>"
+                      for level in range(levels))
+    opening = opening.replace("<d0", "<d0 xmlns:q='urn:q'", 1)
+    closing = "".join(f"</d{level}>" for level in reversed(range(levels)))
+    return opening + "<q:e q:a='1'/>" * lookups + closing
+
+
+SLOW_ENVELOPES = {
+    # name: (markup inserted into the Enumerate body, the error in the log line)
+    "40,000 attributes on one element": ("<x" + attributes(40000) + "/>", "more than 64 attributes on one element"),
+    "40,000 namespace declarations on one element": (
+        "<x" + attributes(40000, "xmlns:p") + "/>", "more than 32 namespace declarations on one element"),
+    "1,920 namespace declarations in scope, 40,000 prefixed names": (
+        namespaces_in_scope(60, 32, 40000), "more than 64 namespace declarations in scope"),
+    "120,000 distinct element names": (
+        "".join(f"<e{i}/>" for i in range(120000)), "more than 10000 distinct element names"),
+    "40,000 attributes after a PI without a target": (
+        "<? <x" + attributes(40000) + "/> ?>", "xmlParsePI : no target name"),
+}
+
+
+@pytest.mark.parametrize("sender", ["intruder.other.example", "win01.corp.example"],
+                         ids=["not authorised", "authorised"])
+@pytest.mark.parametrize("shape", list(SLOW_ENVELOPES))
+def test_envelope_built_to_be_slow(collector, row, shape, sender):
+    """libxml2 2.9 is super-linear in these shapes, and the envelope is parsed before any
+    authorization check. Each is refused with 400 before libxml2 sees it (or at libxml2's first
+    error), whoever sends it, in well under 100 ms of CPU, while another machine's Enumerate is
+    answered at once and the background forwarder keeps flowing."""
+    port = collector["https"]
+    daemon = collector["daemon"]
+    markup, detail = SLOW_ENVELOPES[shape]
+    body = wef.encode_body(enumerate_text(port, sender).replace("<n:Enumerate>", "<n:Enumerate>" + markup, 1))
+    assert len(body) <= BODY_LIMIT
+    with tls_socket(collector["pki"], port, name=sender, timeout=60) as sock:
+        peer = peer_of(sock)
+        cpu_before = daemon.cpu_seconds()
+        sock.sendall(http_request(port, body))
+        time.sleep(0.2)  # the body is in: another machine enumerates while it is parsed
+        with wef.Forwarder(f"https://localhost:{port}{MANAGER_PATH}",
+                           str(collector["pki"] / "clients" / "win02.corp.example.crt"),
+                           str(collector["pki"] / "clients" / "win02.corp.example.key"),
+                           str(collector["pki"] / "ca-bundle.crt"), "win02.corp.example", timeout=60) as other:
+            started = time.monotonic()
+            assert other.enumerate()[0] == 200
+            other_waited = time.monotonic() - started
+        status = read_response(sock, 60)[0]
+        cpu = daemon.cpu_seconds() - cpu_before
+        print(f"\n  {shape} ({len(body):,} bytes) from {sender}: {status} after {cpu * 1000:.0f} ms of CPU; "
+              f"another machine's Enumerate waited {other_waited * 1000:.0f} ms")
+        assert status == 400
+        row.expect_lines("malformed SOAP request", also=(peer, "answered='400'", detail))
+        assert cpu < CPU_BUDGET, f"{cpu:.3f} s of CPU"
+        assert other_waited < 1.0
+        # the connection survives: its next Enumerate gets the sender's usual answer
+        sock.sendall(http_request(port, enumerate_body(port, sender)))
+        assert read_response(sock)[0] == (403 if sender.startswith("intruder") else 200)
+    row.finish()
+
+
+def slow_events(marker):
+    """Events built to be slow for the event parser (libxml2's SAX side and the field names)."""
+    head = f"<Event xmlns='{EVENT_NS}'><System><Provider Name='{marker}'/><EventID>1</EventID></System>"
+    wide_wrapper = "W" * 480  # within the field-name limit: each field repeats it
+    return {
+        "40,000 attributes on one element": (
+            head + "<UserData><x" + attributes(40000) + "/></UserData></Event>",
+            "more than 64 attributes on one element"),
+        "a 40,000-byte name above 5,000 fields": (
+            head + "<UserData><" + "N" * 40000 + ">" + "".join(f"<c{i}>1</c{i}>" for i in range(5000)) +
+            "</" + "N" * 40000 + "></UserData></Event>",
+            "field name longer than 512 bytes"),
+        "40,000 fields under 480-byte paths": (
+            head + "<UserData>" + "".join(
+                f"<w{i}{wide_wrapper}>" + "".join(f"<c{j}>1</c{j}>" for j in range(2000)) + f"</w{i}{wide_wrapper}>"
+                for i in range(20)) + "</UserData></Event>",
+            "field names add up to more than"),
+    }
+
+
+@pytest.mark.parametrize("shape", list(slow_events("")))
+def test_event_built_to_be_slow(collector, row, shape):
+    """An Events batch whose event is built to be slow: the batch is acknowledged in well under
+    100 ms of CPU; the event is not lost but forwarded as text with .wec.parse_error (the rule for
+    every event that cannot be parsed), and the normal event of the same batch is parsed."""
+    machine = "win01.corp.example"
+    daemon = collector["daemon"]
+    marker = "slow-event-%d" % time.monotonic_ns()
+    event, detail = slow_events(marker)[shape]
+    with win01(collector, timeout=60) as fw:
+        sub = subscription(fw, "security")
+        cpu_before = daemon.cpu_seconds()
+        status, reply = fw.send_events(sub, [event, small_event(30001, machine, marker)], None)
+        cpu = daemon.cpu_seconds() - cpu_before
+        print(f"\n  {shape} ({len(event):,} bytes): {status} after {cpu * 1000:.0f} ms of CPU")
+        fw.check_ack(status, reply)
+    lines = row.expect_lines("event XML not parsed, forwarded as text", also=(f"identity='{machine}'", detail))
+    assert cpu < CPU_BUDGET, f"{cpu:.3f} s of CPU"
+    deadline = time.monotonic() + 30
+    forwarded = parsed = []
+    while time.monotonic() < deadline and not (forwarded and parsed):
+        records = read_json_lines(collector["output"])
+        forwarded = [r for r in records if r.get("MESSAGE") == event]
+        parsed = [r for r in records if event_field(r, "EventData", "Data", "Marker") == marker]
+        time.sleep(0.2)
+    assert len(forwarded) == 1 and detail in forwarded[0]["_wec"]["parse_error"], lines
+    assert len(parsed) == 1 and not parsed[0]["_wec"].get("parse_error")
+    row.finish()
+
+
+# ------------------------------------------------------------------------------------------
 # SOAP
 # ------------------------------------------------------------------------------------------
 

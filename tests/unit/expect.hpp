@@ -35,3 +35,13 @@
                 #haystack, expect_h_.c_str(), expect_n_.c_str());                                        \
     }                                                                                                    \
   while (0)
+
+#define EXPECT_STARTS(text, prefix)                                                                      \
+  do                                                                                                     \
+    {                                                                                                    \
+      const std::string expect_t_ = (text);                                                              \
+      const std::string expect_p_ = (prefix);                                                            \
+      cr_assert(expect_t_.compare(0, expect_p_.size(), expect_p_) == 0, "%s\n  `%s`\n  does not start with `%s`", \
+                #text, expect_t_.c_str(), expect_p_.c_str());                                            \
+    }                                                                                                    \
+  while (0)

@@ -93,4 +93,11 @@ Test(query, validation)
   cr_assert(error.find("<QueryList>") != std::string::npos);
   cr_assert_not(wec::validate_query("<QueryList><Query Id='0'/></QueryList>", error));
   cr_assert_not(wec::validate_query("<!DOCTYPE QueryList [<!ENTITY x 'y'>]><QueryList><Query><Select>&x;</Select></Query></QueryList>", error));
+  cr_assert(error.find("DTD not allowed") == 0, "%s", error.c_str());
+  // The query goes through the same hardened parser as everything a client sends.
+  std::string crowded = "<QueryList><Query Id='0'><Select Path='Security'";
+  for (int i = 0; i < 65; ++i)
+    crowded += " a" + std::to_string(i) + "='1'";
+  cr_assert_not(wec::validate_query(crowded + ">*</Select></Query></QueryList>", error));
+  cr_assert(error.find("more than 64 attributes on one element") == 0, "%s", error.c_str());
 }

@@ -487,6 +487,54 @@ Test(xml_parser, nesting_depth_is_limited)
   cr_expect(contains(error, "nesting deeper than 3"), "error: %s", error.c_str());
 }
 
+Test(xml_parser, field_names_are_limited)
+{
+  // "Event." + 506 bytes = 512: the longest name allowed.
+  const std::string at_limit(506, 'N');
+  ParsedEvent event = parse_ok(kEventOpen + "<" + at_limit + ">x</" + at_limit + "></Event>");
+  cr_expect_eq(value_of(event, "Event." + at_limit), "x");
+  std::string error = parse_error(kEventOpen + "<" + at_limit + "N>x</" + at_limit + "N></Event>");
+  cr_expect(error.rfind("field name longer than 512 bytes at line 1, column ", 0) == 0, "error: %s", error.c_str());
+  // A Data Name and an attribute name are part of the field name.
+  error = parse_error(kEventOpen + "<EventData><Data Name='" + std::string(600, 'D') + "'>x</Data></EventData></Event>");
+  cr_expect(contains(error, "field name longer than 512 bytes"), "error: %s", error.c_str());
+  error = parse_error(kEventOpen + "<System><Provider " + std::string(600, 'a') + "='x'/></System></Event>");
+  cr_expect(contains(error, "field name longer than 512 bytes"), "error: %s", error.c_str());
+}
+
+Test(xml_parser, field_names_stay_in_proportion_to_the_event)
+{
+  // Many small elements under a long path: each field repeats the path. Names may add up to
+  // four bytes per byte of event plus 4 KiB.
+  const std::string wrapper(400, 'W');
+  std::string document = kEventOpen + "<" + wrapper + ">";
+  for (int i = 0; i < 200; ++i)
+    document += "<c" + std::to_string(i) + ">1</c" + std::to_string(i) + ">";
+  document += "</" + wrapper + "></Event>";
+  std::string error = parse_error(document);
+  cr_expect(contains(error, "field names add up to more than " + std::to_string(4 * document.size() + 4096) + " bytes"),
+            "error: %s", error.c_str());
+  // Fewer of them fit.
+  document = kEventOpen + "<" + wrapper + ">";
+  for (int i = 0; i < 20; ++i)
+    document += "<c" + std::to_string(i) + ">1</c" + std::to_string(i) + ">";
+  parse_ok(document + "</" + wrapper + "></Event>");
+}
+
+Test(xml_parser, markup_built_to_be_slow_is_refused_before_libxml2)
+{
+  std::string attributes;
+  for (int i = 0; i < 40000; ++i)
+    attributes += " a" + std::to_string(i) + "='1'";
+  std::string error = parse_error(kEventOpen + "<System" + attributes + "/></Event>");
+  cr_expect(error.rfind("more than 64 attributes on one element at line 1, column ", 0) == 0, "error: %s", error.c_str());
+  std::string names = kEventOpen + "<UserData>";
+  for (int i = 0; i < 10001; ++i)
+    names += "<n" + std::to_string(i) + "/>";
+  error = parse_error(names + "</UserData></Event>");
+  cr_expect(contains(error, "more than 10000 distinct element names"), "error: %s", error.c_str());
+}
+
 Test(xml_parser, not_well_formed_input_is_refused)
 {
   std::string error = parse_error(kEventOpen + "<System><EventID>1</System></Event>");
@@ -545,8 +593,10 @@ Test(xml_parser, errors_are_not_printed_to_stderr)
   ParsedEvent event;
   std::string error;
   bool any_parsed = parse_event(kEventOpen + "<System>", event, error);
-  any_parsed |= parse_event("<?xml version='1.0' encoding='no-such-charset'?><Event/>", event, error);
   any_parsed |= parse_event(kEventOpen + "\xFF\xFE</Event>", event, error);
+  // The text is UTF-8 whatever its declaration says: the declaration is ignored, without a word.
+  const bool declared_charset_ignored =
+    parse_event("<?xml version='1.0' encoding='no-such-charset'?><Event/>", event, error);
   any_parsed |= parse_event("<!DOCTYPE Event [<!ENTITY a 'b'>]><Event>&a;</Event>", event, error);
   any_parsed |= parse_event(kEventOpen + "&undeclared;</Event>", event, error);
 
@@ -557,6 +607,7 @@ Test(xml_parser, errors_are_not_printed_to_stderr)
   std::fclose(capture);
 
   cr_expect_not(any_parsed);
+  cr_expect(declared_charset_ignored, "error: %s", error.c_str());
   cr_expect_eq(printed, 0, "libxml2 wrote %ld bytes to stderr", printed);
 }
 

@@ -1,6 +1,7 @@
 #include "subscription.hpp"
 
-#include <libxml/parser.h>
+#include "hardened-libxml.hpp"
+
 #include <libxml/tree.h>
 #include <openssl/evp.h>
 
@@ -41,11 +42,6 @@ bool parse_uuid_bytes(std::string_view text, unsigned char out[16])
     }
   return n == 32;
 }
-
-struct XmlDocFree
-{
-  void operator()(xmlDoc *doc) const { xmlFreeDoc(doc); }
-};
 
 } // namespace
 
@@ -145,34 +141,10 @@ std::string subscription_version(const SubscriptionPolicy &s, std::string_view l
 
 bool validate_query(std::string_view query_xml, std::string &error)
 {
-  xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
-  if (!ctxt)
-    {
-      error = "out of memory";
-      return false;
-    }
-  std::unique_ptr<xmlParserCtxt, decltype(&xmlFreeParserCtxt)> ctxt_guard(ctxt, xmlFreeParserCtxt);
-  std::unique_ptr<xmlDoc, XmlDocFree> doc(
-    xmlCtxtReadMemory(ctxt, query_xml.data(), static_cast<int>(query_xml.size()), nullptr, "UTF-8",
-                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
+  xml::DocumentPtr doc =
+    xml::read_hardened_document(query_xml, xml::MarkupLimits{}, "query is not well-formed XML", error);
   if (!doc)
-    {
-      xmlErrorPtr e = xmlCtxtGetLastError(ctxt);
-      error = "query is not well-formed XML";
-      if (e && e->message)
-        {
-          std::string msg = e->message;
-          while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
-            msg.pop_back();
-          error += " (line " + std::to_string(e->line) + ": " + msg + ")";
-        }
-      return false;
-    }
-  if (doc->intSubset)
-    {
-      error = "query must not contain a DTD";
-      return false;
-    }
+    return false;
   xmlNode *root = xmlDocGetRootElement(doc.get());
   if (!root || xmlStrcmp(root->name, BAD_CAST "QueryList") != 0)
     {

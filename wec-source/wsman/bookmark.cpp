@@ -1,11 +1,10 @@
 #include "bookmark.hpp"
 
-#include <libxml/parser.h>
+#include "hardened-libxml.hpp"
+
 #include <libxml/tree.h>
 
-#include <climits>
 #include <cstring>
-#include <memory>
 #include <vector>
 
 namespace wec::wsman {
@@ -127,11 +126,6 @@ bool serialize(const xmlNode *element, int depth, std::vector<NamespaceBinding> 
   return true;
 }
 
-struct DocFree
-{
-  void operator()(xmlDoc *doc) const { xmlFreeDoc(doc); }
-};
-
 } // namespace
 
 BookmarkResult bookmark_from_header(const xmlNode *header, std::string &out, std::string &error)
@@ -181,14 +175,10 @@ BookmarkResult canonical_bookmark(std::string_view xml, std::string &out, std::s
     }
   // Wrapped like the header it came from, so that one function checks both.
   std::string wrapped = "<Bookmark>" + std::string(xml) + "</Bookmark>";
-  std::unique_ptr<xmlDoc, DocFree> doc(xmlReadMemory(wrapped.data(), static_cast<int>(wrapped.size()), nullptr,
-                                                     "UTF-8", XML_PARSE_NONET | XML_PARSE_NOERROR |
-                                                                XML_PARSE_NOWARNING));
-  if (!doc || !xmlDocGetRootElement(doc.get()))
-    {
-      error = "bookmark is not well-formed XML";
-      return BookmarkResult::Refused;
-    }
+  wec::xml::DocumentPtr doc =
+    wec::xml::read_hardened_document(wrapped, wec::xml::MarkupLimits{}, "bookmark is not well-formed XML", error);
+  if (!doc)
+    return BookmarkResult::Refused;
   return bookmark_from_header(xmlDocGetRootElement(doc.get()), out, error);
 }
 

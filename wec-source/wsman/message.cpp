@@ -4,19 +4,12 @@
 
 #include "bookmark.hpp"
 
-#include <climits>
+#include "hardened-libxml.hpp"
+
 #include <cstring>
-#include <memory>
-#include <mutex>
 #include <vector>
 
-#include <libxml/globals.h>
-#include <libxml/parser.h>
-#include <libxml/parserInternals.h>
-#include <libxml/SAX2.h>
 #include <libxml/tree.h>
-#include <libxml/xmlerror.h>
-#include <libxml/xmlversion.h>
 
 namespace wec::wsman {
 
@@ -35,32 +28,6 @@ constexpr const char *kActionEnd = "http://schemas.microsoft.com/wbem/wsman/1/ws
 constexpr const char *kActionHeartbeat = "http://schemas.dmtf.org/wbem/wsman/1/wsman/Heartbeat";
 constexpr const char *kActionEvents = "http://schemas.dmtf.org/wbem/wsman/1/wsman/Events";
 constexpr const char *kActionSubscriptionEnd = "http://schemas.xmlsoap.org/ws/2004/08/eventing/SubscriptionEnd";
-
-// libxml2 2.12 made the structured error handler take a const pointer.
-#if LIBXML_VERSION >= 21200
-using XmlErrorArg = const xmlError *;
-#else
-using XmlErrorArg = xmlErrorPtr;
-#endif
-
-// ---------------------------------------------------------------------------------------------
-// Parser state shared by the SAX hooks and the error handlers (reached through ctxt->_private).
-
-struct ParseState
-{
-  int max_depth = 0;
-  int depth = 0;
-  bool stopped = false;
-  std::string error; // first error, one line
-  startElementNsSAX2Func start_element = nullptr;
-  endElementNsSAX2Func end_element = nullptr;
-
-  void fail(std::string message)
-  {
-    if (error.empty())
-      error = std::move(message);
-  }
-};
 
 std::string
 one_line(const char *text)
@@ -84,114 +51,6 @@ one_line(const char *text)
     }
   return out;
 }
-
-void
-record_error(ParseState *state, const xmlError *err)
-{
-  if (!state || !err || err->level < XML_ERR_ERROR)
-    return; // warnings are ignored
-  std::string message = "XML parse error";
-  if (err->line > 0)
-    {
-      message += " at line " + std::to_string(err->line);
-      if (err->int2 > 0)
-        message += ", column " + std::to_string(err->int2);
-    }
-  std::string text = one_line(err->message);
-  if (!text.empty())
-    message += ": " + text;
-  state->fail(std::move(message));
-}
-
-// Per-context handler (sax->serror): `ctx` is ctxt->userData, i.e. the parser context.
-void
-on_context_error(void *ctx, XmlErrorArg err)
-{
-  auto *ctxt = static_cast<xmlParserCtxtPtr>(ctx);
-  record_error(ctxt ? static_cast<ParseState *>(ctxt->_private) : nullptr, err);
-}
-
-// Thread-local fallback handler for anything libxml2 reports outside the context.
-void
-on_thread_error(void *ctx, XmlErrorArg err)
-{
-  record_error(static_cast<ParseState *>(ctx), err);
-}
-
-void
-stop(xmlParserCtxtPtr ctxt, ParseState *state, std::string message)
-{
-  state->fail(std::move(message));
-  state->stopped = true;
-  xmlStopParser(ctxt);
-}
-
-void
-on_internal_subset(void *ctx, const xmlChar *, const xmlChar *, const xmlChar *)
-{
-  auto *ctxt = static_cast<xmlParserCtxtPtr>(ctx);
-  stop(ctxt, static_cast<ParseState *>(ctxt->_private), "DTD not allowed");
-}
-
-void
-on_entity_decl(void *ctx, const xmlChar *, int, const xmlChar *, const xmlChar *, xmlChar *)
-{
-  auto *ctxt = static_cast<xmlParserCtxtPtr>(ctx);
-  stop(ctxt, static_cast<ParseState *>(ctxt->_private), "DTD not allowed");
-}
-
-void
-on_start_element(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
-                 int nb_namespaces, const xmlChar **namespaces, int nb_attributes, int nb_defaulted,
-                 const xmlChar **attributes)
-{
-  auto *ctxt = static_cast<xmlParserCtxtPtr>(ctx);
-  auto *state = static_cast<ParseState *>(ctxt->_private);
-  if (++state->depth > state->max_depth && state->max_depth > 0)
-    {
-      stop(ctxt, state, "XML nesting deeper than " + std::to_string(state->max_depth) + " levels");
-      return;
-    }
-  state->start_element(ctx, localname, prefix, uri, nb_namespaces, namespaces, nb_attributes, nb_defaulted,
-                       attributes);
-}
-
-void
-on_end_element(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
-{
-  auto *ctxt = static_cast<xmlParserCtxtPtr>(ctx);
-  auto *state = static_cast<ParseState *>(ctxt->_private);
-  --state->depth;
-  state->end_element(ctx, localname, prefix, uri);
-}
-
-// Installs a thread-local structured error handler for the lifetime of the object, restoring
-// whatever was there before (libxml2 keeps these per thread).
-class ThreadErrorGuard
-{
-public:
-  explicit ThreadErrorGuard(ParseState *state)
-    : saved_handler_(xmlStructuredError), saved_context_(xmlStructuredErrorContext)
-  {
-    xmlSetStructuredErrorFunc(state, on_thread_error);
-  }
-  ~ThreadErrorGuard() { xmlSetStructuredErrorFunc(saved_context_, saved_handler_); }
-  ThreadErrorGuard(const ThreadErrorGuard &) = delete;
-  ThreadErrorGuard &operator=(const ThreadErrorGuard &) = delete;
-
-private:
-  xmlStructuredErrorFunc saved_handler_;
-  void *saved_context_;
-};
-
-struct CtxtDeleter
-{
-  void operator()(xmlParserCtxtPtr ctxt) const { xmlFreeParserCtxt(ctxt); }
-};
-struct DocDeleter
-{
-  void operator()(xmlDocPtr doc) const { xmlFreeDoc(doc); }
-};
 
 // ---------------------------------------------------------------------------------------------
 // DOM helpers
@@ -629,8 +488,6 @@ read_header(const xmlNode *header, Message &out, bool &have_action, bool &have_m
   return true;
 }
 
-std::once_flag libxml_init_once;
-
 } // namespace
 
 bool
@@ -643,63 +500,13 @@ parse_message(std::string_view xml, Message &out, std::string &error, const Pars
       error = "empty SOAP envelope";
       return false;
     }
-  if (xml.size() > static_cast<size_t>(INT_MAX))
-    {
-      error = "SOAP envelope too large";
-      return false;
-    }
-  std::call_once(libxml_init_once, [] { xmlInitParser(); });
-
-  ParseState state;
-  state.max_depth = limits.max_depth;
-  ThreadErrorGuard guard(&state);
-
-  std::unique_ptr<xmlParserCtxt, CtxtDeleter> ctxt(xmlNewParserCtxt());
-  if (!ctxt || !ctxt->sax)
-    {
-      error = "cannot allocate an XML parser";
-      return false;
-    }
-  ctxt->_private = &state;
-  xmlSAXHandler *sax = ctxt->sax; // owned by this context only
-  sax->serror = on_context_error;
-  sax->internalSubset = on_internal_subset;
-  sax->entityDecl = on_entity_decl;
-  state.start_element = sax->startElementNs;
-  state.end_element = sax->endElementNs;
-  if (!state.start_element || !state.end_element)
-    {
-      error = "libxml2 SAX2 handlers missing";
-      return false;
-    }
-  sax->startElementNs = on_start_element;
-  sax->endElementNs = on_end_element;
-
-  const int options = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_IGNORE_ENC |
-                      XML_PARSE_COMPACT;
-  std::unique_ptr<xmlDoc, DocDeleter> doc(
-    xmlCtxtReadMemory(ctxt.get(), xml.data(), static_cast<int>(xml.size()), nullptr, nullptr, options));
-
-  if (!state.error.empty())
-    {
-      error = state.error;
-      return false;
-    }
-  if (state.stopped || !doc || !ctxt->wellFormed)
-    {
-      error = "XML parse error";
-      return false;
-    }
-  if (!ctxt->nsWellFormed)
-    {
-      error = "XML namespace error";
-      return false;
-    }
-  if (doc->intSubset || doc->extSubset)
-    {
-      error = "DTD not allowed";
-      return false;
-    }
+  wec::xml::MarkupLimits markup;
+  markup.max_depth = limits.max_depth;
+  // XML_PARSE_COMPACT keeps short texts inside their nodes: fewer allocations.
+  wec::xml::DocumentPtr doc =
+    wec::xml::read_hardened_document(xml, markup, "XML parse error", error, XML_PARSE_COMPACT);
+  if (!doc)
+    return false;
 
   const xmlNode *root = xmlDocGetRootElement(doc.get());
   if (!root)

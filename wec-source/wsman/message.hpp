@@ -48,7 +48,8 @@ struct ParseLimits
   int max_depth = 64;
 };
 
-// `xml` is the UTF-8 SOAP envelope. Refuses DTDs and entities, needs the SOAP 1.2 Envelope,
+// `xml` is the UTF-8 SOAP envelope, parsed with the hardened libxml2 set-up (xml-parser/
+// hardened-libxml.hpp: no DTDs or entities, markup limits). Needs the SOAP 1.2 Envelope,
 // a Header with a:Action and a:MessageID, and a Body. Returns false with a one-line reason.
 bool parse_message(std::string_view xml, Message &out, std::string &error,
                    const ParseLimits &limits = ParseLimits{});
