@@ -1,5 +1,6 @@
 #include "listener.hpp"
 
+#include "auth/base64.hpp"
 #include "auth/kerberos.hpp"
 #include "auth/tls-trust.hpp"
 
