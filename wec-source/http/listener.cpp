@@ -1,8 +1,6 @@
 #include "listener.hpp"
 
-#include "auth/base64.hpp"
-#include "auth/kerberos.hpp"
-#include "auth/tls-trust.hpp"
+#include "auth/authenticator.hpp"
 
 #include <arpa/inet.h>
 #include <gnutls/gnutls.h>
@@ -13,8 +11,6 @@
 
 #include <cstdarg>
 #include <cstddef>
-#include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -30,9 +26,7 @@ struct ConnectionState
   std::string peer;
   std::string address;                             // peer without the port: the per-address count
   gnutls_session_t session = nullptr;
-  std::string identity;
-  std::vector<std::string> identity_names;
-  std::unique_ptr<auth::SecurityContext> security; // Kerberos: one context per TCP connection
+  std::unique_ptr<auth::ConnectionAuth> auth;      // who the client is, per the listener's authenticator
   MHD_Connection *connection = nullptr;
   std::chrono::steady_clock::time_point since;     // connection start or end of the previous request
   bool request_started = false;                    // the request line has arrived
@@ -52,8 +46,6 @@ struct RequestState
   std::uint64_t received = 0;    // body bytes so far
   std::optional<Response> ready; // set by answer() while the connection is suspended
   MHD_Connection *connection = nullptr;
-  std::string authenticate_header; // "Kerberos <AP-REP>" for the reply to an authenticating request
-  bool authenticated = false;      // this request carried the Authorization that authenticated it
 };
 
 // "192.0.2.10" or "2001:db8::1"; the port apart, since it differs per connection.
@@ -106,7 +98,6 @@ struct Listener::Impl
   Impl(const ListenerOptions &o, RequestHandler &h, LogFunction l) : options(o), handler(h), log(std::move(l)) {}
 
   bool tls() const { return !options.cert_pem.empty(); }
-  bool kerberos() const { return options.kerberos != nullptr; }
 
   std::string description() const
   {
@@ -133,137 +124,38 @@ ConnectionState *connection_state(MHD_Connection *connection)
   return info ? static_cast<ConnectionState *>(info->socket_context) : nullptr;
 }
 
-// Sends a response; on a Kerberos connection the body is encrypted with the connection's context.
-MHD_Result queue(MHD_Connection *connection, const Response &plain, const RequestState *request = nullptr)
+Response from_answer(const auth::Answer &answer)
 {
-  const Response *response = &plain;
-  Response sealed;
+  Response r = plain_status(answer.status);
+  r.headers = answer.headers;
+  return r;
+}
+
+// Sends a response, its body sealed by the connection's authentication (Kerberos encrypts it).
+// `answers_request`: it answers the request proper, not a refusal of its size or method, and so
+// carries the authenticator's headers for the request (the Kerberos AP-REP).
+MHD_Result queue(MHD_Connection *connection, Response response, bool answers_request = false)
+{
   ConnectionState *conn = connection_state(connection);
-  if (conn && conn->security && !plain.body.empty())
-    {
-      sealed = plain;
-      std::string error;
-      if (!conn->security->wrap(plain.body, plain.content_type, sealed.body, sealed.content_type, error))
-        sealed = plain_status(MHD_HTTP_INTERNAL_SERVER_ERROR);
-      response = &sealed;
-    }
-  MHD_Response *r = MHD_create_response_from_buffer(response->body.size(), const_cast<char *>(response->body.data()),
+  if (conn && !conn->auth->seal_body(response.body, response.content_type))
+    response = plain_status(MHD_HTTP_INTERNAL_SERVER_ERROR);
+  MHD_Response *r = MHD_create_response_from_buffer(response.body.size(), const_cast<char *>(response.body.data()),
                                                     MHD_RESPMEM_MUST_COPY);
   if (!r)
     return MHD_NO;
-  if (!response->content_type.empty())
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, response->content_type.c_str());
-  for (const auto &[name, value] : response->headers)
+  if (!response.content_type.empty())
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, response.content_type.c_str());
+  for (const auto &[name, value] : response.headers)
     MHD_add_response_header(r, name.c_str(), value.c_str());
-  if (request && !request->authenticate_header.empty())
-    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, request->authenticate_header.c_str());
-  MHD_Result result = MHD_queue_response(connection, response->status, r);
+  if (conn && answers_request)
+    for (const auto &[name, value] : conn->auth->answer_headers())
+      MHD_add_response_header(r, name.c_str(), value.c_str());
+  MHD_Result result = MHD_queue_response(connection, response.status, r);
   MHD_destroy_response(r);
   return result;
 }
 
-// HTTP authentication scheme names are case-insensitive (RFC 9110).
-bool equals_ignoring_case(std::string_view a, std::string_view b)
-{
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-// 401 with both schemes a WinRM client may use.
-Response kerberos_challenge()
-{
-  Response r = plain_status(MHD_HTTP_UNAUTHORIZED);
-  r.headers.emplace_back(MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Kerberos");
-  r.headers.emplace_back(MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Negotiate");
-  return r;
-}
-
-// Kerberos listener, as soon as the headers are in: authenticates the Authorization header, or
-// continues the connection's context. Refused requests are answered before any body byte is read,
-// so an unauthenticated client cannot make the collector buffer bodies.
-std::optional<Response> kerberos_authenticate(Listener::Impl *self, MHD_Connection *connection, ConnectionState *conn,
-                                              RequestState *state)
-{
-  const char *authorization = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-  if (!authorization)
-    {
-      if (conn->security)
-        return std::nullopt;
-      self->log(LogLevel::Debug, "windowsevent: request without Kerberos credentials, answered 401",
-                {{"peer", conn->peer}, {"listener", self->description()}});
-      return kerberos_challenge();
-    }
-  std::string_view value(authorization);
-  std::size_t space = value.find(' ');
-  std::string_view scheme_name = value.substr(0, space);
-  std::string token;
-  auth::AuthScheme scheme;
-  if (equals_ignoring_case(scheme_name, "Kerberos"))
-    scheme = auth::AuthScheme::Kerberos;
-  else if (equals_ignoring_case(scheme_name, "Negotiate"))
-    scheme = auth::AuthScheme::Negotiate;
-  else
-    {
-      self->log(LogLevel::Error, "windowsevent: unsupported HTTP authentication scheme, answered 401",
-                {{"peer", conn->peer}, {"listener", self->description()}, {"scheme", clip(scheme_name, 40)},
-                 {"hint", "forwarders must use Kerberos (Basic and NTLM are refused)"}});
-      return kerberos_challenge();
-    }
-  if (space == std::string_view::npos || !auth::base64_decode(value.substr(space + 1), token))
-    {
-      self->log(LogLevel::Error, "windowsevent: malformed Authorization header, answered 401",
-                {{"peer", conn->peer}, {"listener", self->description()}});
-      return kerberos_challenge();
-    }
-  auth::AcceptOutcome outcome = self->options.kerberos->accept(scheme, token);
-  if (!outcome.context)
-    {
-      conn->security.reset();
-      // The reason names the principal, key versions or enctypes and what to fix.
-      self->log(LogLevel::Error, "windowsevent: Kerberos authentication failed, answered 401",
-                {{"peer", conn->peer}, {"listener", self->description()}, {"reason", clip(outcome.error, 1024)}});
-      return kerberos_challenge();
-    }
-  conn->identity = outcome.context->client_principal();
-  conn->identity_names = auth::kerberos_identity_names(conn->identity);
-  conn->security = std::move(outcome.context);
-  state->authenticated = true;
-  if (!outcome.reply_token.empty())
-    state->authenticate_header = std::string(scheme == auth::AuthScheme::Kerberos ? "Kerberos" : "Negotiate") +
-                                 " " + auth::base64_encode(outcome.reply_token);
-  return std::nullopt;
-}
-
-// Kerberos listener, once the body is in: decrypts it (multipart/encrypted) in place of the request's body.
-std::optional<Response> kerberos_unwrap(Listener::Impl *self, ConnectionState *conn, RequestState *state,
-                                        Request &request)
-{
-  if (request.body.empty() && state->authenticated)
-    return plain_status(MHD_HTTP_OK); // the pre-emptive authentication request of a Windows forwarder
-  if (request.content_type.rfind("multipart/encrypted", 0) != 0)
-    {
-      self->log(LogLevel::Error, "windowsevent: unencrypted request on a Kerberos connection refused, answered 400",
-                {{"peer", conn->peer}, {"identity", clip(conn->identity)}, {"content_type", clip(request.content_type)},
-                 {"hint", "forwarders encrypt every message on HTTP; is a proxy rewriting the traffic?"}});
-      return plain_status(MHD_HTTP_BAD_REQUEST);
-    }
-  std::string plaintext, error;
-  auth::KerberosProblem problem = auth::KerberosProblem::None;
-  if (!conn->security->unwrap(request.content_type, request.body, plaintext, error, problem))
-    {
-      self->log(LogLevel::Error, "windowsevent: encrypted request body refused, answered 400",
-                {{"peer", conn->peer}, {"identity", clip(conn->identity)}, {"reason", clip(error, 400)},
-                 {"hint", "the body was altered on the way or encrypted with another connection's context"}});
-      // The client counted that message, the context did not: a new connection starts both afresh.
-      Response refusal = plain_status(MHD_HTTP_BAD_REQUEST);
-      refusal.headers.emplace_back(MHD_HTTP_HEADER_CONNECTION, "close");
-      return refusal;
-    }
-  request.body = std::move(plaintext);
-  return std::nullopt;
-}
-
+// GnuTLS, during the handshake: the authenticator decides on the client's certificate chain.
 int verify_client_certificate(gnutls_session_t session)
 {
   Listener::Impl *self = running_listener;
@@ -280,21 +172,11 @@ int verify_client_certificate(gnutls_session_t session)
   for (unsigned int i = 0; peers && i < count; ++i)
     chain.emplace_back(reinterpret_cast<const char *>(peers[i].data), peers[i].size);
 
-  auth::ClientIdentity identity;
-  auth::VerifyFailure failure;
-  if (!self->options.client_trust->verify_client(chain, identity, failure))
+  if (!state->auth->accept_certificate_chain(chain))
     {
-      self->log(LogLevel::Error, "windowsevent: TLS handshake refused",
-                {{"peer", state->peer}, {"listener", self->description()}, {"reason", clip(failure.reason, 400)},
-                 {"hint", failure.hint}});
-      state->tls_refused = true;
+      state->tls_refused = true; // and logged
       return GNUTLS_E_CERTIFICATE_ERROR;
     }
-  state->identity = identity.common_name;
-  state->identity_names = {identity.common_name};
-  for (auto &name : identity.dns_names)
-    if (name != identity.common_name)
-      state->identity_names.push_back(name);
   return 0;
 }
 
@@ -381,6 +263,7 @@ void on_connection(void *cls, MHD_Connection *connection, void **socket_context,
       const MHD_ConnectionInfo *addr = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
       state->peer = format_peer(addr ? addr->client_addr : nullptr);
       state->address = format_address(addr ? addr->client_addr : nullptr);
+      state->auth = self->options.authenticator->open(state->peer, self->description());
       ++self->connections_per_address[state->address];
       // Replies are small and written in pieces (headers, body): without TCP_NODELAY each one
       // can wait for the forwarder's delayed ACK.
@@ -443,7 +326,7 @@ void on_completed(void *cls, MHD_Connection *connection, void **request_context,
       if (request && !conn->request_received && !conn->closing &&
           (code == MHD_REQUEST_TERMINATED_CLIENT_ABORT || code == MHD_REQUEST_TERMINATED_READ_ERROR))
         {
-          LogTags tags = {{"peer", conn->peer}, {"identity", clip(conn->identity)},
+          LogTags tags = {{"peer", conn->peer}, {"identity", clip(conn->auth->identity().name)},
                           {"received", std::to_string(request->received)}};
           if (const char *length =
                 MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH))
@@ -485,14 +368,16 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
                      {"hint", "raise max-envelope-size() if forwarders legitimately send more"}});
           return queue(connection, plain_status(MHD_HTTP_CONTENT_TOO_LARGE));
         }
-      if (self->kerberos() && conn)
-        if (std::optional<Response> refusal = kerberos_authenticate(self, connection, conn, state))
-          return queue(connection, *refusal, state);
+      // The authenticator may answer from the headers alone, before any body byte is read.
+      if (conn)
+        if (std::optional<auth::Answer> answer = conn->auth->authenticate_request(
+              MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
+          return queue(connection, from_answer(*answer), true);
       return MHD_YES;
     }
 
   if (state->ready)
-    return queue(connection, *state->ready, state); // resumed after answer()
+    return queue(connection, std::move(*state->ready), true); // resumed after answer()
 
   if (*upload_data_size)
     {
@@ -520,7 +405,7 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
                 {{"peer", peer}, {"method", clip(method, 40)}, {"path", clip(url)}});
       Response r = plain_status(MHD_HTTP_METHOD_NOT_ALLOWED);
       r.headers.emplace_back("Allow", "POST");
-      return queue(connection, r);
+      return queue(connection, std::move(r));
     }
 
   Request request;
@@ -528,28 +413,29 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
   request.method = method;
   request.path = url;
   request.peer = peer;
-  request.auth_method = self->kerberos() ? AuthMethod::Kerberos : AuthMethod::Certificate;
+  request.auth_method = self->options.authenticator->method();
   if (const char *v = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))
     request.content_type = v;
   if (const char *v = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING))
     request.content_encoding = v;
   if (conn)
     {
-      request.identity = conn->identity;
-      request.identity_names = conn->identity_names;
+      request.identity = conn->auth->identity().name;
+      request.identity_names = conn->auth->identity().match_names;
     }
   request.body = std::move(state->body);
   state->body.clear();
 
-  if (self->kerberos() && conn)
-    if (std::optional<Response> refusal = kerberos_unwrap(self, conn, state, request))
-      return queue(connection, *refusal, state);
+  // The authenticator may decrypt the body, or refuse it.
+  if (conn)
+    if (std::optional<auth::Answer> answer = conn->auth->open_body(request.content_type, request.body))
+      return queue(connection, from_answer(*answer), true);
 
   // While stopping, libmicrohttpd must not be left with a suspended connection (it aborts).
   std::optional<Response> response =
     self->stopping ? std::optional<Response>(plain_status(MHD_HTTP_SERVICE_UNAVAILABLE)) : self->handler.on_request(request);
   if (response)
-    return queue(connection, *response, state);
+    return queue(connection, std::move(*response), true);
 
   state->connection = connection;
   self->suspended[state->id] = state;
@@ -605,6 +491,11 @@ Listener::~Listener()
 std::unique_ptr<Listener> Listener::start(const ListenerOptions &options, RequestHandler &handler, LogFunction log,
                                           std::string &error)
 {
+  if (!options.authenticator)
+    {
+      error = "no authenticator for the listener on port " + std::to_string(options.port);
+      return nullptr;
+    }
   auto impl = std::make_unique<Impl>(options, handler, std::move(log));
   Impl *self = impl.get();
 
@@ -658,8 +549,8 @@ std::unique_ptr<Listener> Listener::start(const ListenerOptions &options, Reques
       items.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char *>(self->options.key_pem.c_str())});
       items.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char *>(self->options.cert_pem.c_str())});
       items.push_back({MHD_OPTION_HTTPS_PRIORITIES, 0, const_cast<char *>("NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2")});
-      if (options.client_trust)
-        items.push_back({MHD_OPTION_HTTPS_MEM_TRUST, 0, const_cast<char *>(options.client_trust->trusted_pem().c_str())});
+      if (!self->options.client_ca_pem.empty())
+        items.push_back({MHD_OPTION_HTTPS_MEM_TRUST, 0, const_cast<char *>(self->options.client_ca_pem.c_str())});
     }
   items.push_back({MHD_OPTION_END, 0, nullptr});
 
@@ -720,7 +611,8 @@ void Listener::close_overdue_connections()
       conn->closing = true;
       if (started)
         impl_->log(LogLevel::Warning, "windowsevent: request not completed in time, connection closed",
-                   {{"peer", conn->peer}, {"listener", impl_->description()}, {"identity", clip(conn->identity)},
+                   {{"peer", conn->peer}, {"listener", impl_->description()},
+                    {"identity", clip(conn->auth->identity().name)},
                     {"request_timeout", std::to_string(impl_->options.request_timeout_seconds)}});
       else
         impl_->log(LogLevel::Debug, "windowsevent: idle connection closed",
