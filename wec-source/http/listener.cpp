@@ -1,20 +1,15 @@
 #include "listener.hpp"
 
 #include "auth/authenticator.hpp"
+#include "http/sockets.hpp"
 
-#include <arpa/inet.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
-#include <linux/tcp.h> // TCP_INFO with tcpi_bytes_received
-#include <netinet/in.h>
-#include <sys/socket.h>
 
-#include <cstdarg>
-#include <cstddef>
 #include <chrono>
+#include <cstdarg>
 #include <cstring>
 #include <memory>
-#include <sys/socket.h>
 #include <unordered_map>
 
 namespace wec::http {
@@ -47,36 +42,6 @@ struct RequestState
   std::optional<Response> ready; // set by answer() while the connection is suspended
   MHD_Connection *connection = nullptr;
 };
-
-// "192.0.2.10" or "2001:db8::1"; the port apart, since it differs per connection.
-std::string format_address(const sockaddr *addr, unsigned *port = nullptr)
-{
-  char host[INET6_ADDRSTRLEN] = "?";
-  if (addr && addr->sa_family == AF_INET)
-    {
-      auto *in = reinterpret_cast<const sockaddr_in *>(addr);
-      inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-      if (port)
-        *port = ntohs(in->sin_port);
-    }
-  else if (addr && addr->sa_family == AF_INET6)
-    {
-      auto *in6 = reinterpret_cast<const sockaddr_in6 *>(addr);
-      inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-      if (port)
-        *port = ntohs(in6->sin6_port);
-    }
-  return host;
-}
-
-std::string format_peer(const sockaddr *addr)
-{
-  unsigned port = 0;
-  const std::string host = format_address(addr, &port);
-  if (!addr || (addr->sa_family != AF_INET && addr->sa_family != AF_INET6))
-    return host;
-  return (addr->sa_family == AF_INET6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
 
 } // namespace
 
@@ -181,15 +146,10 @@ int verify_client_certificate(gnutls_session_t session)
 }
 
 // TCP bytes received on the connection so far (a FIN counts as one); nothing if unknown.
-std::optional<std::uint64_t> tcp_bytes_received(MHD_Connection *connection)
+std::optional<std::uint64_t> connection_bytes_received(MHD_Connection *connection)
 {
-  tcp_info info{};
-  socklen_t size = sizeof(info);
   const MHD_ConnectionInfo *fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-  if (!fd || getsockopt(fd->connect_fd, IPPROTO_TCP, TCP_INFO, &info, &size) != 0 ||
-      size < offsetof(tcp_info, tcpi_bytes_received) + sizeof(info.tcpi_bytes_received))
-    return std::nullopt;
-  return info.tcpi_bytes_received;
+  return fd ? tcp_bytes_received(fd->connect_fd) : std::nullopt;
 }
 
 // Notes the handshake steps that tell, when a handshake fails, how far it came.
@@ -207,7 +167,7 @@ int on_handshake_message(gnutls_session_t session, unsigned int type, unsigned i
   else if (type == GNUTLS_HANDSHAKE_FINISHED)
     {
       it->second->tls_finished = true;
-      it->second->bytes_at_since = tcp_bytes_received(it->second->connection).value_or(0);
+      it->second->bytes_at_since = connection_bytes_received(it->second->connection).value_or(0);
     }
   return 0;
 }
@@ -219,7 +179,7 @@ void log_failed_handshake(Listener::Impl *self, MHD_Connection *connection, cons
 {
   if (state.tls_finished || state.tls_refused)
     return;
-  std::optional<std::uint64_t> received = tcp_bytes_received(connection);
+  std::optional<std::uint64_t> received = connection_bytes_received(connection);
   if (received && *received <= 1)
     return;
   const char *reason =
@@ -265,13 +225,8 @@ void on_connection(void *cls, MHD_Connection *connection, void **socket_context,
       state->address = format_address(addr ? addr->client_addr : nullptr);
       state->auth = self->options.authenticator->open(state->peer, self->description());
       ++self->connections_per_address[state->address];
-      // Replies are small and written in pieces (headers, body): without TCP_NODELAY each one
-      // can wait for the forwarder's delayed ACK.
       if (const MHD_ConnectionInfo *fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD))
-        {
-          int one = 1;
-          setsockopt(fd->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        }
+        send_without_delay(fd->connect_fd);
       if (self->tls())
         {
           const MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -335,7 +290,7 @@ void on_completed(void *cls, MHD_Connection *connection, void **request_context,
         }
       conn->request_started = conn->request_received = false;
       conn->since = std::chrono::steady_clock::now();
-      conn->bytes_at_since = tcp_bytes_received(connection).value_or(0);
+      conn->bytes_at_since = connection_bytes_received(connection).value_or(0);
     }
   auto *state = static_cast<RequestState *>(*request_context);
   if (state)
@@ -499,37 +454,12 @@ std::unique_ptr<Listener> Listener::start(const ListenerOptions &options, Reques
   auto impl = std::make_unique<Impl>(options, handler, std::move(log));
   Impl *self = impl.get();
 
-  sockaddr_storage storage{};
-  socklen_t storage_len = 0;
-  bool ipv6 = options.address.find(':') != std::string::npos;
-  if (ipv6)
-    {
-      auto *in6 = reinterpret_cast<sockaddr_in6 *>(&storage);
-      in6->sin6_family = AF_INET6;
-      in6->sin6_port = htons(options.port);
-      if (inet_pton(AF_INET6, options.address.c_str(), &in6->sin6_addr) != 1)
-        {
-          error = "ip(" + options.address + ") is not an IPv6 address";
-          return nullptr;
-        }
-      storage_len = sizeof(sockaddr_in6);
-    }
-  else
-    {
-      auto *in = reinterpret_cast<sockaddr_in *>(&storage);
-      in->sin_family = AF_INET;
-      in->sin_port = htons(options.port);
-      if (inet_pton(AF_INET, options.address.c_str(), &in->sin_addr) != 1)
-        {
-          error = "ip(" + options.address + ") is not an IPv4 address";
-          return nullptr;
-        }
-      storage_len = sizeof(sockaddr_in);
-    }
-  (void) storage_len;
+  sockaddr_storage storage;
+  if (!listen_address(options.address, options.port, storage, error))
+    return nullptr;
 
   unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-  if (ipv6)
+  if (storage.ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;
   if (self->tls())
     flags |= MHD_USE_TLS;
@@ -601,7 +531,7 @@ void Listener::close_overdue_connections()
         continue;
       // A request is under way once its request line is complete, or, for a client still sending that
       // line byte by byte, once bytes arrived after the handshake or the previous answer.
-      const std::optional<std::uint64_t> received = tcp_bytes_received(connection);
+      const std::optional<std::uint64_t> received = connection_bytes_received(connection);
       const bool started = conn->request_started || ((!conn->session || conn->tls_finished) && received &&
                                                      *received > conn->bytes_at_since);
       // libmicrohttpd times out only silent connections; this also ends slow senders.
