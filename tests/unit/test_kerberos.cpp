@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "auth/base64.hpp"
 #include "auth/encrypted-mime.hpp"
 #include "auth/kerberos.hpp"
 #include "test-kdc.hpp"

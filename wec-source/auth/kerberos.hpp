@@ -2,6 +2,9 @@
 // (the raw krb5 mechanism Windows forwarders send as "Authorization: Kerberos", or SPNEGO as
 // "Negotiate"), one security context per TCP connection, and the WS-Management message
 // encryption (multipart/encrypted bodies) both ways. MIT krb5 GSSAPI does the cryptography.
+// kerberos.cpp holds the acceptor; the internal parts (namespace detail) are security-context
+// (wrap/unwrap), kerberos-token (what a token holds), kerberos-diagnosis (why it failed),
+// keytab (listing it) and kerberos-handles (RAII for the library handles).
 #pragma once
 
 #include <memory>
@@ -82,9 +85,5 @@ public:
 // a machine account the FQDN Active Directory gives it by default:
 // "WIN10$@CORP.EXAMPLE" → {"WIN10$@CORP.EXAMPLE", "win10.corp.example"}; "alice@CORP.EXAMPLE" → itself.
 std::vector<std::string> kerberos_identity_names(const std::string &principal);
-
-// Base64 as HTTP authentication headers use it.
-std::string base64_encode(std::string_view bytes);
-bool base64_decode(std::string_view text, std::string &bytes);
 
 } // namespace wec::auth

@@ -2,6 +2,7 @@
 
 #include "auth/crl-files.hpp"
 #include "auth/openssl-handles.hpp"
+#include "core/text.hpp"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -37,14 +38,6 @@ std::string to_pem(X509 *cert)
 bool contains(const std::vector<std::string> &list, const std::string &item)
 {
   return std::find(list.begin(), list.end(), item) != list.end();
-}
-
-std::string joined(const std::vector<std::string> &items, const char *separator = ", ")
-{
-  std::string text;
-  for (const auto &item : items)
-    text += (text.empty() ? "" : separator) + item;
-  return text;
 }
 
 bool issued_another(const X509 *candidate, const std::vector<X509Ptr> &cas)
@@ -176,7 +169,7 @@ struct TlsTrust::State
   {
     if (!unused.empty())
       log(LogLevel::Warning, "windowsevent: CRL from an issuer that is not in ca-file()/ca-dir(), not used",
-          {{"crls", joined(unused)}});
+          {{"crls", join(unused)}});
     std::vector<std::string> uncovered;
     for (const auto &ca : cas)
       {
@@ -189,7 +182,7 @@ struct TlsTrust::State
     if (!uncovered.empty())
       log(LogLevel::Warning, "windowsevent: revocation checking is on, but these CAs have no CRL: clients whose "
                              "chain includes them are refused",
-          {{"cas", joined(uncovered, "; ")}, {"hint", "add each CA's CRL, the root's included, to crl-file()/crl-dir()"}});
+          {{"cas", join(uncovered, "; ")}, {"hint", "add each CA's CRL, the root's included, to crl-file()/crl-dir()"}});
     report_expired_crls();
   }
 
@@ -411,7 +404,7 @@ bool TlsTrust::verify_client(const std::vector<std::string_view> &der_chain, Cli
       const X509 *issuer = chain && sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : leaf;
       failure = {about_leaf + " rejected: its issuing CA " + name_text(X509_get_subject_name(issuer)) +
                    " (thumbprint " + sha1_hex(issuer) + ") is not a pinned issuing CA",
-                 "accepted issuing CAs: " + joined(issuer_thumbprints_) +
+                 "accepted issuing CAs: " + join(issuer_thumbprints_) +
                    "; add the CA to issuer-thumbprints()/issuer-file() if its certificates are to be accepted"};
       return false;
     }

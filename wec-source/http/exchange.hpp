@@ -6,19 +6,12 @@
 #include <utility>
 #include <vector>
 
+#include "auth/identity.hpp"
+
 namespace wec::http {
 
-// How a client proved who it is: identities of different methods never share state.
-enum class AuthMethod
-{
-  Certificate,
-  Kerberos,
-};
-
-inline const char *auth_method_name(AuthMethod method)
-{
-  return method == AuthMethod::Kerberos ? "kerberos" : "certificate";
-}
+using auth::AuthMethod; // how the client proved who it is
+using auth::auth_method_name;
 
 struct Request
 {

@@ -1,23 +1,15 @@
 #include "listener.hpp"
 
-#include "auth/kerberos.hpp"
-#include "auth/tls-trust.hpp"
+#include "auth/authenticator.hpp"
+#include "http/sockets.hpp"
 
-#include <arpa/inet.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
-#include <linux/tcp.h> // TCP_INFO with tcpi_bytes_received
-#include <netinet/in.h>
-#include <sys/socket.h>
 
-#include <cstdarg>
-#include <cstddef>
-#include <algorithm>
-#include <cctype>
 #include <chrono>
+#include <cstdarg>
 #include <cstring>
 #include <memory>
-#include <sys/socket.h>
 #include <unordered_map>
 
 namespace wec::http {
@@ -29,9 +21,7 @@ struct ConnectionState
   std::string peer;
   std::string address;                             // peer without the port: the per-address count
   gnutls_session_t session = nullptr;
-  std::string identity;
-  std::vector<std::string> identity_names;
-  std::unique_ptr<auth::SecurityContext> security; // Kerberos: one context per TCP connection
+  std::unique_ptr<auth::ConnectionAuth> auth;      // who the client is, per the listener's authenticator
   MHD_Connection *connection = nullptr;
   std::chrono::steady_clock::time_point since;     // connection start or end of the previous request
   bool request_started = false;                    // the request line has arrived
@@ -51,39 +41,7 @@ struct RequestState
   std::uint64_t received = 0;    // body bytes so far
   std::optional<Response> ready; // set by answer() while the connection is suspended
   MHD_Connection *connection = nullptr;
-  std::string authenticate_header; // "Kerberos <AP-REP>" for the reply to an authenticating request
-  bool authenticated = false;      // this request carried the Authorization that authenticated it
 };
-
-// "192.0.2.10" or "2001:db8::1"; the port apart, since it differs per connection.
-std::string format_address(const sockaddr *addr, unsigned *port = nullptr)
-{
-  char host[INET6_ADDRSTRLEN] = "?";
-  if (addr && addr->sa_family == AF_INET)
-    {
-      auto *in = reinterpret_cast<const sockaddr_in *>(addr);
-      inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-      if (port)
-        *port = ntohs(in->sin_port);
-    }
-  else if (addr && addr->sa_family == AF_INET6)
-    {
-      auto *in6 = reinterpret_cast<const sockaddr_in6 *>(addr);
-      inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-      if (port)
-        *port = ntohs(in6->sin6_port);
-    }
-  return host;
-}
-
-std::string format_peer(const sockaddr *addr)
-{
-  unsigned port = 0;
-  const std::string host = format_address(addr, &port);
-  if (!addr || (addr->sa_family != AF_INET && addr->sa_family != AF_INET6))
-    return host;
-  return (addr->sa_family == AF_INET6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
 
 } // namespace
 
@@ -105,7 +63,6 @@ struct Listener::Impl
   Impl(const ListenerOptions &o, RequestHandler &h, LogFunction l) : options(o), handler(h), log(std::move(l)) {}
 
   bool tls() const { return !options.cert_pem.empty(); }
-  bool kerberos() const { return options.kerberos != nullptr; }
 
   std::string description() const
   {
@@ -132,137 +89,38 @@ ConnectionState *connection_state(MHD_Connection *connection)
   return info ? static_cast<ConnectionState *>(info->socket_context) : nullptr;
 }
 
-// Sends a response; on a Kerberos connection the body is encrypted with the connection's context.
-MHD_Result queue(MHD_Connection *connection, const Response &plain, const RequestState *request = nullptr)
+Response from_answer(const auth::Answer &answer)
 {
-  const Response *response = &plain;
-  Response sealed;
+  Response r = plain_status(answer.status);
+  r.headers = answer.headers;
+  return r;
+}
+
+// Sends a response, its body sealed by the connection's authentication (Kerberos encrypts it).
+// `answers_request`: it answers the request proper, not a refusal of its size or method, and so
+// carries the authenticator's headers for the request (the Kerberos AP-REP).
+MHD_Result queue(MHD_Connection *connection, Response response, bool answers_request = false)
+{
   ConnectionState *conn = connection_state(connection);
-  if (conn && conn->security && !plain.body.empty())
-    {
-      sealed = plain;
-      std::string error;
-      if (!conn->security->wrap(plain.body, plain.content_type, sealed.body, sealed.content_type, error))
-        sealed = plain_status(MHD_HTTP_INTERNAL_SERVER_ERROR);
-      response = &sealed;
-    }
-  MHD_Response *r = MHD_create_response_from_buffer(response->body.size(), const_cast<char *>(response->body.data()),
+  if (conn && !conn->auth->seal_body(response.body, response.content_type))
+    response = plain_status(MHD_HTTP_INTERNAL_SERVER_ERROR);
+  MHD_Response *r = MHD_create_response_from_buffer(response.body.size(), const_cast<char *>(response.body.data()),
                                                     MHD_RESPMEM_MUST_COPY);
   if (!r)
     return MHD_NO;
-  if (!response->content_type.empty())
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, response->content_type.c_str());
-  for (const auto &[name, value] : response->headers)
+  if (!response.content_type.empty())
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, response.content_type.c_str());
+  for (const auto &[name, value] : response.headers)
     MHD_add_response_header(r, name.c_str(), value.c_str());
-  if (request && !request->authenticate_header.empty())
-    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, request->authenticate_header.c_str());
-  MHD_Result result = MHD_queue_response(connection, response->status, r);
+  if (conn && answers_request)
+    for (const auto &[name, value] : conn->auth->answer_headers())
+      MHD_add_response_header(r, name.c_str(), value.c_str());
+  MHD_Result result = MHD_queue_response(connection, response.status, r);
   MHD_destroy_response(r);
   return result;
 }
 
-// HTTP authentication scheme names are case-insensitive (RFC 9110).
-bool equals_ignoring_case(std::string_view a, std::string_view b)
-{
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-// 401 with both schemes a WinRM client may use.
-Response kerberos_challenge()
-{
-  Response r = plain_status(MHD_HTTP_UNAUTHORIZED);
-  r.headers.emplace_back(MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Kerberos");
-  r.headers.emplace_back(MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Negotiate");
-  return r;
-}
-
-// Kerberos listener, as soon as the headers are in: authenticates the Authorization header, or
-// continues the connection's context. Refused requests are answered before any body byte is read,
-// so an unauthenticated client cannot make the collector buffer bodies.
-std::optional<Response> kerberos_authenticate(Listener::Impl *self, MHD_Connection *connection, ConnectionState *conn,
-                                              RequestState *state)
-{
-  const char *authorization = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-  if (!authorization)
-    {
-      if (conn->security)
-        return std::nullopt;
-      self->log(LogLevel::Debug, "windowsevent: request without Kerberos credentials, answered 401",
-                {{"peer", conn->peer}, {"listener", self->description()}});
-      return kerberos_challenge();
-    }
-  std::string_view value(authorization);
-  std::size_t space = value.find(' ');
-  std::string_view scheme_name = value.substr(0, space);
-  std::string token;
-  auth::AuthScheme scheme;
-  if (equals_ignoring_case(scheme_name, "Kerberos"))
-    scheme = auth::AuthScheme::Kerberos;
-  else if (equals_ignoring_case(scheme_name, "Negotiate"))
-    scheme = auth::AuthScheme::Negotiate;
-  else
-    {
-      self->log(LogLevel::Error, "windowsevent: unsupported HTTP authentication scheme, answered 401",
-                {{"peer", conn->peer}, {"listener", self->description()}, {"scheme", clip(scheme_name, 40)},
-                 {"hint", "forwarders must use Kerberos (Basic and NTLM are refused)"}});
-      return kerberos_challenge();
-    }
-  if (space == std::string_view::npos || !auth::base64_decode(value.substr(space + 1), token))
-    {
-      self->log(LogLevel::Error, "windowsevent: malformed Authorization header, answered 401",
-                {{"peer", conn->peer}, {"listener", self->description()}});
-      return kerberos_challenge();
-    }
-  auth::AcceptOutcome outcome = self->options.kerberos->accept(scheme, token);
-  if (!outcome.context)
-    {
-      conn->security.reset();
-      // The reason names the principal, key versions or enctypes and what to fix.
-      self->log(LogLevel::Error, "windowsevent: Kerberos authentication failed, answered 401",
-                {{"peer", conn->peer}, {"listener", self->description()}, {"reason", clip(outcome.error, 1024)}});
-      return kerberos_challenge();
-    }
-  conn->identity = outcome.context->client_principal();
-  conn->identity_names = auth::kerberos_identity_names(conn->identity);
-  conn->security = std::move(outcome.context);
-  state->authenticated = true;
-  if (!outcome.reply_token.empty())
-    state->authenticate_header = std::string(scheme == auth::AuthScheme::Kerberos ? "Kerberos" : "Negotiate") +
-                                 " " + auth::base64_encode(outcome.reply_token);
-  return std::nullopt;
-}
-
-// Kerberos listener, once the body is in: decrypts it (multipart/encrypted) in place of the request's body.
-std::optional<Response> kerberos_unwrap(Listener::Impl *self, ConnectionState *conn, RequestState *state,
-                                        Request &request)
-{
-  if (request.body.empty() && state->authenticated)
-    return plain_status(MHD_HTTP_OK); // the pre-emptive authentication request of a Windows forwarder
-  if (request.content_type.rfind("multipart/encrypted", 0) != 0)
-    {
-      self->log(LogLevel::Error, "windowsevent: unencrypted request on a Kerberos connection refused, answered 400",
-                {{"peer", conn->peer}, {"identity", clip(conn->identity)}, {"content_type", clip(request.content_type)},
-                 {"hint", "forwarders encrypt every message on HTTP; is a proxy rewriting the traffic?"}});
-      return plain_status(MHD_HTTP_BAD_REQUEST);
-    }
-  std::string plaintext, error;
-  auth::KerberosProblem problem = auth::KerberosProblem::None;
-  if (!conn->security->unwrap(request.content_type, request.body, plaintext, error, problem))
-    {
-      self->log(LogLevel::Error, "windowsevent: encrypted request body refused, answered 400",
-                {{"peer", conn->peer}, {"identity", clip(conn->identity)}, {"reason", clip(error, 400)},
-                 {"hint", "the body was altered on the way or encrypted with another connection's context"}});
-      // The client counted that message, the context did not: a new connection starts both afresh.
-      Response refusal = plain_status(MHD_HTTP_BAD_REQUEST);
-      refusal.headers.emplace_back(MHD_HTTP_HEADER_CONNECTION, "close");
-      return refusal;
-    }
-  request.body = std::move(plaintext);
-  return std::nullopt;
-}
-
+// GnuTLS, during the handshake: the authenticator decides on the client's certificate chain.
 int verify_client_certificate(gnutls_session_t session)
 {
   Listener::Impl *self = running_listener;
@@ -279,34 +137,19 @@ int verify_client_certificate(gnutls_session_t session)
   for (unsigned int i = 0; peers && i < count; ++i)
     chain.emplace_back(reinterpret_cast<const char *>(peers[i].data), peers[i].size);
 
-  auth::ClientIdentity identity;
-  auth::VerifyFailure failure;
-  if (!self->options.client_trust->verify_client(chain, identity, failure))
+  if (!state->auth->accept_certificate_chain(chain))
     {
-      self->log(LogLevel::Error, "windowsevent: TLS handshake refused",
-                {{"peer", state->peer}, {"listener", self->description()}, {"reason", clip(failure.reason, 400)},
-                 {"hint", failure.hint}});
-      state->tls_refused = true;
+      state->tls_refused = true; // and logged
       return GNUTLS_E_CERTIFICATE_ERROR;
     }
-  state->identity = identity.common_name;
-  state->identity_names = {identity.common_name};
-  for (auto &name : identity.dns_names)
-    if (name != identity.common_name)
-      state->identity_names.push_back(name);
   return 0;
 }
 
 // TCP bytes received on the connection so far (a FIN counts as one); nothing if unknown.
-std::optional<std::uint64_t> tcp_bytes_received(MHD_Connection *connection)
+std::optional<std::uint64_t> connection_bytes_received(MHD_Connection *connection)
 {
-  tcp_info info{};
-  socklen_t size = sizeof(info);
   const MHD_ConnectionInfo *fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-  if (!fd || getsockopt(fd->connect_fd, IPPROTO_TCP, TCP_INFO, &info, &size) != 0 ||
-      size < offsetof(tcp_info, tcpi_bytes_received) + sizeof(info.tcpi_bytes_received))
-    return std::nullopt;
-  return info.tcpi_bytes_received;
+  return fd ? tcp_bytes_received(fd->connect_fd) : std::nullopt;
 }
 
 // Notes the handshake steps that tell, when a handshake fails, how far it came.
@@ -324,7 +167,7 @@ int on_handshake_message(gnutls_session_t session, unsigned int type, unsigned i
   else if (type == GNUTLS_HANDSHAKE_FINISHED)
     {
       it->second->tls_finished = true;
-      it->second->bytes_at_since = tcp_bytes_received(it->second->connection).value_or(0);
+      it->second->bytes_at_since = connection_bytes_received(it->second->connection).value_or(0);
     }
   return 0;
 }
@@ -336,7 +179,7 @@ void log_failed_handshake(Listener::Impl *self, MHD_Connection *connection, cons
 {
   if (state.tls_finished || state.tls_refused)
     return;
-  std::optional<std::uint64_t> received = tcp_bytes_received(connection);
+  std::optional<std::uint64_t> received = connection_bytes_received(connection);
   if (received && *received <= 1)
     return;
   const char *reason =
@@ -380,14 +223,10 @@ void on_connection(void *cls, MHD_Connection *connection, void **socket_context,
       const MHD_ConnectionInfo *addr = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
       state->peer = format_peer(addr ? addr->client_addr : nullptr);
       state->address = format_address(addr ? addr->client_addr : nullptr);
+      state->auth = self->options.authenticator->open(state->peer, self->description());
       ++self->connections_per_address[state->address];
-      // Replies are small and written in pieces (headers, body): without TCP_NODELAY each one
-      // can wait for the forwarder's delayed ACK.
       if (const MHD_ConnectionInfo *fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD))
-        {
-          int one = 1;
-          setsockopt(fd->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        }
+        send_without_delay(fd->connect_fd);
       if (self->tls())
         {
           const MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -442,7 +281,7 @@ void on_completed(void *cls, MHD_Connection *connection, void **request_context,
       if (request && !conn->request_received && !conn->closing &&
           (code == MHD_REQUEST_TERMINATED_CLIENT_ABORT || code == MHD_REQUEST_TERMINATED_READ_ERROR))
         {
-          LogTags tags = {{"peer", conn->peer}, {"identity", clip(conn->identity)},
+          LogTags tags = {{"peer", conn->peer}, {"identity", clip(conn->auth->identity().name)},
                           {"received", std::to_string(request->received)}};
           if (const char *length =
                 MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH))
@@ -451,7 +290,7 @@ void on_completed(void *cls, MHD_Connection *connection, void **request_context,
         }
       conn->request_started = conn->request_received = false;
       conn->since = std::chrono::steady_clock::now();
-      conn->bytes_at_since = tcp_bytes_received(connection).value_or(0);
+      conn->bytes_at_since = connection_bytes_received(connection).value_or(0);
     }
   auto *state = static_cast<RequestState *>(*request_context);
   if (state)
@@ -484,14 +323,16 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
                      {"hint", "raise max-envelope-size() if forwarders legitimately send more"}});
           return queue(connection, plain_status(MHD_HTTP_CONTENT_TOO_LARGE));
         }
-      if (self->kerberos() && conn)
-        if (std::optional<Response> refusal = kerberos_authenticate(self, connection, conn, state))
-          return queue(connection, *refusal, state);
+      // The authenticator may answer from the headers alone, before any body byte is read.
+      if (conn)
+        if (std::optional<auth::Answer> answer = conn->auth->authenticate_request(
+              MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
+          return queue(connection, from_answer(*answer), true);
       return MHD_YES;
     }
 
   if (state->ready)
-    return queue(connection, *state->ready, state); // resumed after answer()
+    return queue(connection, std::move(*state->ready), true); // resumed after answer()
 
   if (*upload_data_size)
     {
@@ -519,7 +360,7 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
                 {{"peer", peer}, {"method", clip(method, 40)}, {"path", clip(url)}});
       Response r = plain_status(MHD_HTTP_METHOD_NOT_ALLOWED);
       r.headers.emplace_back("Allow", "POST");
-      return queue(connection, r);
+      return queue(connection, std::move(r));
     }
 
   Request request;
@@ -527,28 +368,29 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
   request.method = method;
   request.path = url;
   request.peer = peer;
-  request.auth_method = self->kerberos() ? AuthMethod::Kerberos : AuthMethod::Certificate;
+  request.auth_method = self->options.authenticator->method();
   if (const char *v = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))
     request.content_type = v;
   if (const char *v = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING))
     request.content_encoding = v;
   if (conn)
     {
-      request.identity = conn->identity;
-      request.identity_names = conn->identity_names;
+      request.identity = conn->auth->identity().name;
+      request.identity_names = conn->auth->identity().match_names;
     }
   request.body = std::move(state->body);
   state->body.clear();
 
-  if (self->kerberos() && conn)
-    if (std::optional<Response> refusal = kerberos_unwrap(self, conn, state, request))
-      return queue(connection, *refusal, state);
+  // The authenticator may decrypt the body, or refuse it.
+  if (conn)
+    if (std::optional<auth::Answer> answer = conn->auth->open_body(request.content_type, request.body))
+      return queue(connection, from_answer(*answer), true);
 
   // While stopping, libmicrohttpd must not be left with a suspended connection (it aborts).
   std::optional<Response> response =
     self->stopping ? std::optional<Response>(plain_status(MHD_HTTP_SERVICE_UNAVAILABLE)) : self->handler.on_request(request);
   if (response)
-    return queue(connection, *response, state);
+    return queue(connection, std::move(*response), true);
 
   state->connection = connection;
   self->suspended[state->id] = state;
@@ -604,40 +446,20 @@ Listener::~Listener()
 std::unique_ptr<Listener> Listener::start(const ListenerOptions &options, RequestHandler &handler, LogFunction log,
                                           std::string &error)
 {
+  if (!options.authenticator)
+    {
+      error = "no authenticator for the listener on port " + std::to_string(options.port);
+      return nullptr;
+    }
   auto impl = std::make_unique<Impl>(options, handler, std::move(log));
   Impl *self = impl.get();
 
-  sockaddr_storage storage{};
-  socklen_t storage_len = 0;
-  bool ipv6 = options.address.find(':') != std::string::npos;
-  if (ipv6)
-    {
-      auto *in6 = reinterpret_cast<sockaddr_in6 *>(&storage);
-      in6->sin6_family = AF_INET6;
-      in6->sin6_port = htons(options.port);
-      if (inet_pton(AF_INET6, options.address.c_str(), &in6->sin6_addr) != 1)
-        {
-          error = "ip(" + options.address + ") is not an IPv6 address";
-          return nullptr;
-        }
-      storage_len = sizeof(sockaddr_in6);
-    }
-  else
-    {
-      auto *in = reinterpret_cast<sockaddr_in *>(&storage);
-      in->sin_family = AF_INET;
-      in->sin_port = htons(options.port);
-      if (inet_pton(AF_INET, options.address.c_str(), &in->sin_addr) != 1)
-        {
-          error = "ip(" + options.address + ") is not an IPv4 address";
-          return nullptr;
-        }
-      storage_len = sizeof(sockaddr_in);
-    }
-  (void) storage_len;
+  sockaddr_storage storage;
+  if (!listen_address(options.address, options.port, storage, error))
+    return nullptr;
 
   unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-  if (ipv6)
+  if (storage.ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;
   if (self->tls())
     flags |= MHD_USE_TLS;
@@ -657,8 +479,8 @@ std::unique_ptr<Listener> Listener::start(const ListenerOptions &options, Reques
       items.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char *>(self->options.key_pem.c_str())});
       items.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char *>(self->options.cert_pem.c_str())});
       items.push_back({MHD_OPTION_HTTPS_PRIORITIES, 0, const_cast<char *>("NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2")});
-      if (options.client_trust)
-        items.push_back({MHD_OPTION_HTTPS_MEM_TRUST, 0, const_cast<char *>(options.client_trust->trusted_pem().c_str())});
+      if (!self->options.client_ca_pem.empty())
+        items.push_back({MHD_OPTION_HTTPS_MEM_TRUST, 0, const_cast<char *>(self->options.client_ca_pem.c_str())});
     }
   items.push_back({MHD_OPTION_END, 0, nullptr});
 
@@ -709,7 +531,7 @@ void Listener::close_overdue_connections()
         continue;
       // A request is under way once its request line is complete, or, for a client still sending that
       // line byte by byte, once bytes arrived after the handshake or the previous answer.
-      const std::optional<std::uint64_t> received = tcp_bytes_received(connection);
+      const std::optional<std::uint64_t> received = connection_bytes_received(connection);
       const bool started = conn->request_started || ((!conn->session || conn->tls_finished) && received &&
                                                      *received > conn->bytes_at_since);
       // libmicrohttpd times out only silent connections; this also ends slow senders.
@@ -719,7 +541,8 @@ void Listener::close_overdue_connections()
       conn->closing = true;
       if (started)
         impl_->log(LogLevel::Warning, "windowsevent: request not completed in time, connection closed",
-                   {{"peer", conn->peer}, {"listener", impl_->description()}, {"identity", clip(conn->identity)},
+                   {{"peer", conn->peer}, {"listener", impl_->description()},
+                    {"identity", clip(conn->auth->identity().name)},
                     {"request_timeout", std::to_string(impl_->options.request_timeout_seconds)}});
       else
         impl_->log(LogLevel::Debug, "windowsevent: idle connection closed",

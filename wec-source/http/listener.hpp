@@ -1,6 +1,8 @@
 // The HTTP(S) listener: GNU libmicrohttpd driven from the caller's thread (no internal threads),
-// client certificates verified during the TLS handshake, requests answered at once or later
-// (the connection is suspended meanwhile, which is how flow control reaches the forwarder).
+// requests answered at once or later (the connection is suspended meanwhile, which is how flow
+// control reaches the forwarder), request deadlines. Who a client is, the authenticator decides:
+// the listener calls its hooks during the TLS handshake, when a request's headers are in, when
+// its body is in, and before an answer goes out.
 #pragma once
 
 #include <cstdint>
@@ -14,8 +16,7 @@
 #include "http/exchange.hpp"
 
 namespace wec::auth {
-class TlsTrust;
-class KerberosAcceptor;
+class Authenticator;
 }
 
 namespace wec::http {
@@ -26,8 +27,8 @@ struct ListenerOptions
   std::uint16_t port = 5986;
   std::string cert_pem;                  // server certificate; empty: plain HTTP
   std::string key_pem;
-  const auth::TlsTrust *client_trust = nullptr; // required client certificates when set
-  const auth::KerberosAcceptor *kerberos = nullptr; // plain HTTP with Kerberos authentication and encryption
+  std::string client_ca_pem;             // TLS: the CAs a client certificate is asked for
+  const auth::Authenticator *authenticator = nullptr; // required; must outlive the listener
   std::size_t max_body_bytes = 1024 * 1024;
   unsigned max_connections = 1000;
   unsigned max_connections_per_ip = 0;   // 0: no limit; keeps one address from taking every slot

@@ -1,5 +1,6 @@
 #include "service/service.hpp"
 
+#include "auth/authenticator.hpp"
 #include "auth/kerberos.hpp"
 #include "auth/tls-trust.hpp"
 #include "collector/collector.hpp"
@@ -17,6 +18,7 @@ struct Endpoint : http::RequestHandler
 {
   Collector *collector = nullptr;
   ListenerProfile profile;
+  std::unique_ptr<auth::Authenticator> authenticator; // before the listener: it outlives the connections
   std::unique_ptr<http::Listener> listener;
 
   std::optional<http::Response> on_request(const http::Request &request) override
@@ -95,10 +97,13 @@ std::unique_ptr<Service> Service::start(const ServiceOptions &options, EventSink
 bool Service::start_endpoints(const ServiceOptions &options)
 {
   State &s = *state_;
-  auto start_one = [&](http::ListenerOptions listener_options, ListenerProfile profile) {
+  auto start_one = [&](http::ListenerOptions listener_options, std::unique_ptr<auth::Authenticator> authenticator,
+                       ListenerProfile profile) {
     auto endpoint = std::make_unique<Endpoint>();
     endpoint->collector = s.collector.get();
     endpoint->profile = std::move(profile);
+    endpoint->authenticator = std::move(authenticator);
+    listener_options.authenticator = endpoint->authenticator.get();
     listener_options.address = options.ip;
     listener_options.max_body_bytes = s.collector->max_body_bytes();
     listener_options.max_connections = options.max_connections;
@@ -118,7 +123,7 @@ bool Service::start_endpoints(const ServiceOptions &options)
                     {"subscriptions", std::to_string(options.subscriptions.size())}};
     if (!thumbprints.empty())
       tags.push_back({"issuer_thumbprints", thumbprints});
-    if (listener_options.kerberos)
+    if (endpoint->authenticator->method() == auth::AuthMethod::Kerberos)
       {
         std::string keys;
         for (const auto &entry : s.kerberos->keytab_entries())
@@ -133,21 +138,22 @@ bool Service::start_endpoints(const ServiceOptions &options)
   if (options.tls.enabled)
     {
       http::ListenerOptions https = s.https;
-      https.client_trust = s.trust.get();
+      https.client_ca_pem = s.trust->trusted_pem();
       https.port = static_cast<std::uint16_t>(options.https_port());
       const std::string url = "https://" + options.hostname + ":" + std::to_string(options.https_port());
-      if (!start_one(https, ListenerProfile{url, wsman::AuthProfile::HttpsMutual, s.trust->issuer_thumbprints()}))
+      if (!start_one(https, auth::certificate_authenticator(*s.trust, s.client_log->function()),
+                     ListenerProfile{url, wsman::AuthProfile::HttpsMutual, s.trust->issuer_thumbprints()}))
         return false;
     }
   if (options.kerberos.enabled)
     {
       http::ListenerOptions http;
       http.port = static_cast<std::uint16_t>(options.kerberos.port);
-      http.kerberos = s.kerberos.get();
       // Machine tickets of accounts in many groups make Authorization headers of tens of KB.
       http.connection_memory_bytes = 256 * 1024;
       const std::string url = "http://" + options.hostname + ":" + std::to_string(options.kerberos.port);
-      if (!start_one(http, ListenerProfile{url, wsman::AuthProfile::SpnegoKerberos, {}}))
+      if (!start_one(http, auth::kerberos_authenticator(*s.kerberos, s.client_log->function()),
+                     ListenerProfile{url, wsman::AuthProfile::SpnegoKerberos, {}}))
         return false;
     }
   return true;
