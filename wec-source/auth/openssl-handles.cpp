@@ -1,5 +1,7 @@
 #include "openssl-handles.hpp"
 
+#include "core/files.hpp"
+
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -31,16 +33,10 @@ std::string openssl_error()
 
 bool read_file(const std::string &path, std::string &out, std::string &error)
 {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    {
-      error = "cannot read " + path + ": " + std::strerror(errno);
-      return false;
-    }
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  out = buf.str();
-  return true;
+  if (read_whole_file(path, out))
+    return true;
+  error = "cannot read " + path + ": " + std::strerror(errno);
+  return false;
 }
 
 bool list_directory(const std::string &dir, std::vector<std::string> &paths, std::string &error)

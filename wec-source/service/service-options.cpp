@@ -1,13 +1,12 @@
 #include "service/service-options.hpp"
 
 #include "auth/kerberos.hpp"
+#include "core/files.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 namespace wec {
 
@@ -98,15 +97,12 @@ bool set_query(SubscriptionConfig &subscription, const std::string &query, std::
 
 bool set_query_file(SubscriptionConfig &subscription, const std::string &path, std::string &error)
 {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+  std::string query;
+  if (!read_whole_file(path, query))
     {
       error = "windowsevent(): query-file(\"" + path + "\") cannot be read: " + std::strerror(errno);
       return false;
     }
-  std::ostringstream text;
-  text << in.rdbuf();
-  std::string query = text.str();
   std::string reason;
   if (!validate_query(query, reason))
     {
