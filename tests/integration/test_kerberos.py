@@ -397,6 +397,7 @@ def test_unauthenticated_bodies_are_refused_before_they_are_read(tmp_path, kdc):
         daemon.stop()
     print(f"VmRSS {before} KiB before, at most {peak} KiB with 1,150 unauthenticated uploads")
     assert result["run"].ok and result["run"].events_acked == 3000, result["run"].error
-    assert peak < 64 * 1024
+    # growth, not the absolute figure: the sanitizers' shadow memory raises the baseline
+    assert peak - before < 48 * 1024
     refused = log_lines(daemon, "connection refused, too many connections from one address")
     assert refused and "peer='127.0.0.12'" in refused[0] and "limit='100'" in refused[0]

@@ -108,11 +108,16 @@ log {{ source(s_wec); destination(d_out); flags(flow-control); {log_extra} }};
 """
 
 
+# Under tests/run-sanitized.sh the daemon carries the ASan/UBSan runtimes and the module runs
+# several times slower: tests scale their deadlines and resource bounds by this.
+SANITIZED = bool(os.environ.get("WEC_DAEMON_PRELOAD"))
+
+
 def daemon_env(env=None):
     """Environment of a syslog-ng process: ours plus `env`. WEC_DAEMON_PRELOAD, when set (by
     tests/run-sanitized.sh: the ASan/UBSan runtimes), becomes the daemon's LD_PRELOAD only."""
     result = dict(os.environ, **(env or {}))
-    if os.environ.get("WEC_DAEMON_PRELOAD"):
+    if SANITIZED:
         result["LD_PRELOAD"] = os.environ["WEC_DAEMON_PRELOAD"]
     return result
 
