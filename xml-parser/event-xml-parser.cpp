@@ -42,15 +42,9 @@ std::string_view as_view(const xmlChar *begin, const xmlChar *end)
   return std::string_view(reinterpret_cast<const char *>(begin), static_cast<std::size_t>(end - begin));
 }
 
-bool is_xml_whitespace(char c)
-{
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
+bool is_xml_whitespace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-bool is_list_edge_whitespace(char c)
-{
-  return is_xml_whitespace(c) || c == '\v' || c == '\f';
-}
+bool is_list_edge_whitespace(char c) { return is_xml_whitespace(c) || c == '\v' || c == '\f'; }
 
 bool is_all_xml_whitespace(std::string_view text)
 {
@@ -213,16 +207,13 @@ EventWalker &walker_of(void *sax_user_data)
   return *static_cast<EventWalker *>(ParseSession::of(sax_user_data).sax_state());
 }
 
-xmlParserCtxt *as_context(void *sax_user_data)
-{
-  return static_cast<xmlParserCtxt *>(sax_user_data);
-}
+xmlParserCtxt *as_context(void *sax_user_data) { return static_cast<xmlParserCtxt *>(sax_user_data); }
 
 class EventWalker
 {
 public:
   EventWalker(std::vector<EventField> &fields, const ParseLimits &limits, std::size_t field_name_budget)
-    : collector_(fields, field_name_budget), limits_(limits)
+      : collector_(fields, field_name_budget), limits_(limits)
   {
     path_.reserve(128);
     text_.reserve(1024);
@@ -340,7 +331,7 @@ private:
     if (path_.size() <= limits_.max_field_name_bytes)
       return true;
     ParseSession::of(context).refuse(context, "field name longer than " + std::to_string(limits_.max_field_name_bytes) +
-                                                " bytes");
+                                                  " bytes");
     return false;
   }
 
@@ -351,7 +342,7 @@ private:
     if (collector_.add(path_, value))
       return true;
     ParseSession::of(context).refuse(context, "field names add up to more than " +
-                                                std::to_string(collector_.name_budget()) + " bytes");
+                                                  std::to_string(collector_.name_budget()) + " bytes");
     return false;
   }
 
@@ -367,7 +358,7 @@ private:
     if (!namespace_uri.empty() && namespace_uri != kEventNamespace)
       {
         ParseSession::of(context).refuse(context, "root element <Event> is in namespace '" +
-                                                    std::string(namespace_uri) + "', not the event namespace");
+                                                      std::string(namespace_uri) + "', not the event namespace");
         return false;
       }
     return true;
@@ -384,8 +375,8 @@ private:
 
   FieldCollector collector_;
   const ParseLimits &limits_;
-  std::string path_;             // dot-separated path of the innermost open element
-  std::string text_;             // texts of all open elements, innermost last
+  std::string path_; // dot-separated path of the innermost open element
+  std::string text_; // texts of all open elements, innermost last
   std::vector<OpenElement> open_elements_;
   std::string attribute_scratch_; // decoded attribute values that contained '&'
   bool saw_root_ = false;
@@ -394,9 +385,9 @@ private:
 // ---------------------------------------------------------------------------------------
 // SAX callbacks
 
-void on_start_element(void *user_data, const xmlChar *local_name, const xmlChar *prefix,
-                      const xmlChar *namespace_uri, int /*namespace_count*/, const xmlChar ** /*namespaces*/,
-                      int attribute_count, int /*defaulted_count*/, const xmlChar **attributes)
+void on_start_element(void *user_data, const xmlChar *local_name, const xmlChar *prefix, const xmlChar *namespace_uri,
+                      int /*namespace_count*/, const xmlChar ** /*namespaces*/, int attribute_count,
+                      int /*defaulted_count*/, const xmlChar **attributes)
 {
   // xmlns declarations arrive separately in `namespaces` and are deliberately not emitted.
   walker_of(user_data).start_element(as_context(user_data), local_name, prefix, namespace_uri, attribute_count,
@@ -408,10 +399,7 @@ void on_end_element(void *user_data, const xmlChar *, const xmlChar *, const xml
   walker_of(user_data).end_element(as_context(user_data));
 }
 
-void on_text(void *user_data, const xmlChar *text, int length)
-{
-  walker_of(user_data).append_text(text, length);
-}
+void on_text(void *user_data, const xmlChar *text, int length) { walker_of(user_data).append_text(text, length); }
 
 xmlSAXHandler make_event_sax_handler()
 {
@@ -458,10 +446,7 @@ void fill_summary(const FieldCollector &collector, EventSummary &summary)
   copy("Event.RenderingInfo.Message", summary.message);
 }
 
-bool starts_with(std::string_view text, std::string_view prefix)
-{
-  return text.substr(0, prefix.size()) == prefix;
-}
+bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
 } // namespace
 
@@ -549,13 +534,13 @@ std::string sdata_param_name(std::string_view relative_name)
       rest.remove_prefix(13); // keeps the '.', which becomes the joining '_'
     }
   // A payload field named like a System field ("Channel", "Level", ...) must not overwrite it.
-  static const std::string_view system_names[] = {"Provider", "EventID", "Version", "Level", "Task", "Opcode",
-                                                  "Keywords", "TimeCreated", "EventRecordID", "Correlation",
-                                                  "Execution", "Channel", "Computer", "Security"};
+  static const std::string_view system_names[] = {
+      "Provider",    "EventID",       "Version",     "Level",     "Task",    "Opcode",   "Keywords",
+      "TimeCreated", "EventRecordID", "Correlation", "Execution", "Channel", "Computer", "Security"};
   if (event_payload)
     for (std::string_view system_name : system_names)
-      if (rest == system_name || (starts_with(rest, system_name) && rest.size() > system_name.size() &&
-                                  rest[system_name.size()] == '.'))
+      if (rest == system_name ||
+          (starts_with(rest, system_name) && rest.size() > system_name.size() && rest[system_name.size()] == '.'))
         {
           name = "Data_";
           break;

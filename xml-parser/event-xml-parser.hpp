@@ -10,8 +10,8 @@ namespace wec::xml {
 
 struct EventField
 {
-  std::string name;   // relative to the prefix, e.g. "Event.System.EventID"
-  std::string value;  // UTF-8
+  std::string name;  // relative to the prefix, e.g. "Event.System.EventID"
+  std::string value; // UTF-8
 };
 
 // The System fields the module needs for the standard macros; empty when absent.
@@ -60,8 +60,7 @@ struct ParseLimits
 //
 // Returns true on success. On failure `error` says why in one line
 // ("not well-formed at line 1: ...", "DTD not allowed", "nesting deeper than 64", ...).
-bool parse_event(std::string_view xml, ParsedEvent &out, std::string &error,
-                 const ParseLimits &limits = ParseLimits{});
+bool parse_event(std::string_view xml, ParsedEvent &out, std::string &error, const ParseLimits &limits = ParseLimits{});
 
 // Windows time "2024-05-01T10:00:00.1234567Z" -> seconds and microseconds since the epoch (UTC).
 bool parse_system_time(std::string_view text, long long &seconds, unsigned &microseconds);

@@ -22,10 +22,7 @@ using XmlErrorArg = xmlErrorPtr;
 // UTF-8). Without XML_PARSE_NOENT no entity is substituted; never XML_PARSE_HUGE.
 constexpr int kHardenedOptions = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_IGNORE_ENC;
 
-xmlParserCtxt *as_context(void *sax_user_data)
-{
-  return static_cast<xmlParserCtxt *>(sax_user_data);
-}
+xmlParserCtxt *as_context(void *sax_user_data) { return static_cast<xmlParserCtxt *>(sax_user_data); }
 
 std::string one_line(std::string_view text)
 {
@@ -78,7 +75,7 @@ class ScopedThreadErrorHandler
 {
 public:
   ScopedThreadErrorHandler(void *context, xmlStructuredErrorFunc handler)
-    : previous_handler_(xmlStructuredError), previous_context_(xmlStructuredErrorContext)
+      : previous_handler_(xmlStructuredError), previous_context_(xmlStructuredErrorContext)
   {
     xmlSetStructuredErrorFunc(context, handler);
   }
@@ -116,10 +113,7 @@ void refuse_dtd(void *sax_user_data)
   ParseSession::of(sax_user_data).refuse(as_context(sax_user_data), "DTD not allowed");
 }
 
-void on_subset(void *sax_user_data, const xmlChar *, const xmlChar *, const xmlChar *)
-{
-  refuse_dtd(sax_user_data);
-}
+void on_subset(void *sax_user_data, const xmlChar *, const xmlChar *, const xmlChar *) { refuse_dtd(sax_user_data); }
 
 void on_entity_declaration(void *sax_user_data, const xmlChar *, int, const xmlChar *, const xmlChar *, xmlChar *)
 {
@@ -158,8 +152,8 @@ xmlEntityPtr on_entity_reference(void *sax_user_data, const xmlChar *name)
 
 xmlParserInputPtr on_resolve_external_entity(void *sax_user_data, const xmlChar *, const xmlChar *system_id)
 {
-  ParseSession::of(sax_user_data).refuse(as_context(sax_user_data),
-                                         "external entity '" + text_of(system_id) + "' not allowed");
+  ParseSession::of(sax_user_data)
+      .refuse(as_context(sax_user_data), "external entity '" + text_of(system_id) + "' not allowed");
   return nullptr;
 }
 
@@ -275,8 +269,8 @@ DocumentPtr hardened_parse(xmlParserCtxt *context, std::string_view xml, const M
   return document;
 }
 
-DocumentPtr read_hardened_document(std::string_view xml, const MarkupLimits &limits,
-                                   std::string syntax_error_prefix, std::string &error, int extra_options)
+DocumentPtr read_hardened_document(std::string_view xml, const MarkupLimits &limits, std::string syntax_error_prefix,
+                                   std::string &error, int extra_options)
 {
   ParseSession session(std::move(syntax_error_prefix));
   ParserContextPtr context = new_hardened_context();

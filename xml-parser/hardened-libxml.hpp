@@ -40,9 +40,8 @@ public:
   // `syntax_error_prefix` starts the text of libxml2's own errors:
   // "<prefix> at line 3, column 17: Opening and ending tag mismatch: ...".
   explicit ParseSession(std::string syntax_error_prefix, void *sax_state = nullptr)
-    : syntax_error_prefix_(std::move(syntax_error_prefix)), sax_state_(sax_state)
-  {
-  }
+      : syntax_error_prefix_(std::move(syntax_error_prefix)), sax_state_(sax_state)
+  {}
 
   static ParseSession &of(void *sax_user_data);
   void *sax_state() const { return sax_state_; }
@@ -73,7 +72,7 @@ DocumentPtr hardened_parse(xmlParserCtxt *context, std::string_view xml, const M
                            ParseSession &session, int extra_options = 0);
 
 // A tree, or null with `error` in one line.
-DocumentPtr read_hardened_document(std::string_view xml, const MarkupLimits &limits,
-                                   std::string syntax_error_prefix, std::string &error, int extra_options = 0);
+DocumentPtr read_hardened_document(std::string_view xml, const MarkupLimits &limits, std::string syntax_error_prefix,
+                                   std::string &error, int extra_options = 0);
 
 } // namespace wec::xml

@@ -12,10 +12,7 @@
 namespace wec::xml {
 namespace {
 
-bool is_xml_space(char c)
-{
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
+bool is_xml_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // Where a name ends for the scan. Everything else, non-ASCII bytes included, is taken as part
 // of the name: libxml2 refuses what is not a name character, and stops there. A table: the
@@ -31,10 +28,7 @@ struct NameEnds
 };
 constexpr NameEnds kNameEnds;
 
-bool ends_name(char c)
-{
-  return kNameEnds.table[static_cast<unsigned char>(c)];
-}
+bool ends_name(char c) { return kNameEnds.table[static_cast<unsigned char>(c)]; }
 
 // The first byte in [p, end) that is `a` or `b`, else end; eight bytes at a time (attribute
 // values, a good part of an event's bytes, are short and must be searched for two bytes).
@@ -146,8 +140,8 @@ public:
   // its storage is reused from one document to the next.
   MarkupScanner(std::string_view xml, const MarkupLimits &limits, std::vector<int> &open_elements,
                 bool count_distinct_names)
-    : begin_(xml.data()), end_(xml.data() + xml.size()), p_(begin_), limits_(limits), open_elements_(open_elements),
-      count_distinct_names_(count_distinct_names)
+      : begin_(xml.data()), end_(xml.data() + xml.size()), p_(begin_), limits_(limits), open_elements_(open_elements),
+        count_distinct_names_(count_distinct_names)
   {
     open_elements_.clear();
     if (count_distinct_names_)
@@ -294,11 +288,11 @@ private:
           {
             if (++namespace_declarations > limits_.max_namespace_declarations_per_element)
               return refuse("more than " + std::to_string(limits_.max_namespace_declarations_per_element) +
-                              " namespace declarations on one element",
+                                " namespace declarations on one element",
                             attribute);
             if (++namespaces_in_scope_ > limits_.max_namespace_declarations_in_scope)
               return refuse("more than " + std::to_string(limits_.max_namespace_declarations_in_scope) +
-                              " namespace declarations in scope",
+                                " namespace declarations in scope",
                             attribute);
             // libxml2 keeps every namespace URI in its dictionary, like a name.
             if (!note_name(value_text, attribute))
@@ -306,7 +300,7 @@ private:
           }
         else if (++attributes > limits_.max_attributes_per_element)
           return refuse("more than " + std::to_string(limits_.max_attributes_per_element) +
-                          " attributes on one element",
+                            " attributes on one element",
                         attribute);
         if (!note_name(attribute_name, attribute))
           return;
@@ -320,7 +314,7 @@ private:
         distinct_names_.size() <= limits_.max_distinct_names)
       return true;
     refuse("more than " + std::to_string(limits_.max_distinct_names) +
-             " distinct element names, attribute names and namespace URIs",
+               " distinct element names, attribute names and namespace URIs",
            where);
     return false;
   }
@@ -329,8 +323,8 @@ private:
   {
     result_.outcome = MarkupCheck::Outcome::Refused;
     result_.offset = static_cast<std::size_t>(where - begin_);
-    result_.reason = reason + position_text(std::string_view(begin_, static_cast<std::size_t>(end_ - begin_)),
-                                            result_.offset);
+    result_.reason =
+        reason + position_text(std::string_view(begin_, static_cast<std::size_t>(end_ - begin_)), result_.offset);
   }
 
   void malformed(const char *where)

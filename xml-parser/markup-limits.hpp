@@ -17,11 +17,11 @@ namespace wec::xml {
 
 struct MarkupLimits
 {
-  int max_depth = 64;                               // the root element is level 1
-  int max_attributes_per_element = 64;              // xmlns declarations not included
+  int max_depth = 64;                  // the root element is level 1
+  int max_attributes_per_element = 64; // xmlns declarations not included
   int max_namespace_declarations_per_element = 32;
-  int max_namespace_declarations_in_scope = 64;     // on the element and its ancestors
-  std::size_t max_distinct_names = 10000;           // element and attribute names, namespace URIs
+  int max_namespace_declarations_in_scope = 64; // on the element and its ancestors
+  std::size_t max_distinct_names = 10000;       // element and attribute names, namespace URIs
 };
 
 struct MarkupCheck

@@ -10,17 +10,14 @@ long long days_from_civil(long long year, unsigned month, unsigned day)
 {
   year -= month <= 2 ? 1 : 0;
   const long long era = (year >= 0 ? year : year - 399) / 400;
-  const unsigned year_of_era = static_cast<unsigned>(year - era * 400);                // [0, 399]
-  const unsigned month_from_march = month > 2 ? month - 3 : month + 9;                  // [0, 11]
-  const unsigned day_of_year = (153 * month_from_march + 2) / 5 + day - 1;              // [0, 365]
+  const unsigned year_of_era = static_cast<unsigned>(year - era * 400);    // [0, 399]
+  const unsigned month_from_march = month > 2 ? month - 3 : month + 9;     // [0, 11]
+  const unsigned day_of_year = (153 * month_from_march + 2) / 5 + day - 1; // [0, 365]
   const unsigned day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
   return era * 146097 + static_cast<long long>(day_of_era) - 719468;
 }
 
-bool is_leap_year(unsigned year)
-{
-  return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-}
+bool is_leap_year(unsigned year) { return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0; }
 
 unsigned days_in_month(unsigned year, unsigned month)
 {
@@ -66,8 +63,7 @@ bool parse_system_time(std::string_view text, long long &seconds, unsigned &micr
       !read_digits(text, position, 2, minute) || !expect_char(text, position, ':') ||
       !read_digits(text, position, 2, second))
     return false;
-  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 ||
-      second > 59)
+  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59)
     return false;
 
   // Windows writes 7 fractional digits (100 ns); keep microseconds and drop the rest.

@@ -2,7 +2,6 @@
 
 #include <syslog.h>
 
-
 namespace wec::module {
 
 namespace {
@@ -10,11 +9,16 @@ namespace {
 // Windows Level → syslog severity. 0 (LogAlways) is configurable.
 int severity_for_level(const std::string &level, int log_always)
 {
-  if (level == "1") return 2; // Critical → crit
-  if (level == "2") return 3; // Error → err
-  if (level == "3") return 4; // Warning → warning
-  if (level == "4") return 6; // Information → info
-  if (level == "5") return 7; // Verbose → debug
+  if (level == "1")
+    return 2; // Critical → crit
+  if (level == "2")
+    return 3; // Error → err
+  if (level == "3")
+    return 4; // Warning → warning
+  if (level == "4")
+    return 6; // Information → info
+  if (level == "5")
+    return 7; // Verbose → debug
   return log_always;
 }
 
@@ -32,15 +36,13 @@ void set(LogMessage *msg, NVHandle handle, std::string_view value)
 } // namespace
 
 EventMessages::EventMessages(MessageOptions options, LogFunction log)
-  : options_(std::move(options)), sdata_names_(options_.prefix.rfind(".SDATA.", 0) == 0),
-    names_(kMaxFieldNames, std::move(log)),
-    identity_(log_msg_get_value_handle(".wec.identity")),
-    subscription_(log_msg_get_value_handle(".wec.subscription")), peer_(log_msg_get_value_handle(".wec.peer")),
-    parse_error_(log_msg_get_value_handle(".wec.parse_error")),
-    overflow_(log_msg_get_value_handle(".wec.overflow_fields")),
-    computer_verified_(log_msg_get_value_handle(".wec.computer_verified"))
-{
-}
+    : options_(std::move(options)), sdata_names_(options_.prefix.rfind(".SDATA.", 0) == 0),
+      names_(kMaxFieldNames, std::move(log)), identity_(log_msg_get_value_handle(".wec.identity")),
+      subscription_(log_msg_get_value_handle(".wec.subscription")), peer_(log_msg_get_value_handle(".wec.peer")),
+      parse_error_(log_msg_get_value_handle(".wec.parse_error")),
+      overflow_(log_msg_get_value_handle(".wec.overflow_fields")),
+      computer_verified_(log_msg_get_value_handle(".wec.computer_verified"))
+{}
 
 LogMessage *EventMessages::build(const ForwardedEvent &event)
 {
@@ -74,7 +76,7 @@ void EventMessages::set_fields(LogMessage *msg, const xml::ParsedEvent &parsed)
   const std::string folded = names_.sort(parsed.fields, [&](std::size_t slot, const xml::EventField &field) {
     if (slot == handles_.size()) // a new name: registered once
       handles_.push_back(log_msg_get_value_handle(
-        (options_.prefix + (sdata_names_ ? xml::sdata_param_name(field.name) : field.name)).c_str()));
+          (options_.prefix + (sdata_names_ ? xml::sdata_param_name(field.name) : field.name)).c_str()));
     set(msg, handles_[slot], field.value);
   });
   if (!folded.empty())

@@ -33,11 +33,14 @@ std::vector<std::string> PersistFileEntries::names_starting_with(const std::stri
     const std::string *prefix;
     std::vector<std::string> names;
   } walk{&prefix, {}};
-  persist_state_foreach_entry(state_, [](gchar *name, gint, gpointer, gpointer user_data) {
-    auto *w = static_cast<Walk *>(user_data);
-    if (std::strncmp(name, w->prefix->c_str(), w->prefix->size()) == 0)
-      w->names.emplace_back(name);
-  }, &walk);
+  persist_state_foreach_entry(
+      state_,
+      [](gchar *name, gint, gpointer, gpointer user_data) {
+        auto *w = static_cast<Walk *>(user_data);
+        if (std::strncmp(name, w->prefix->c_str(), w->prefix->size()) == 0)
+          w->names.emplace_back(name);
+      },
+      &walk);
   return walk.names;
 }
 
@@ -50,10 +53,7 @@ PersistEntries::Handle PersistFileEntries::lookup(const std::string &name, std::
   return handle;
 }
 
-bool PersistFileEntries::exists(const std::string &name)
-{
-  return persist_state_entry_exists(state_, name.c_str());
-}
+bool PersistFileEntries::exists(const std::string &name) { return persist_state_entry_exists(state_, name.c_str()); }
 
 bool PersistFileEntries::move(const std::string &from, const std::string &to)
 {
@@ -61,18 +61,14 @@ bool PersistFileEntries::move(const std::string &from, const std::string &to)
   return persist_state_move_entry(state_, from.c_str(), to.c_str());
 }
 
-void PersistFileEntries::remove(const std::string &name)
-{
-  persist_state_remove_entry(state_, name.c_str());
-}
+void PersistFileEntries::remove(const std::string &name) { persist_state_remove_entry(state_, name.c_str()); }
 
 PersistEntries::Handle PersistFileEntries::allocate(const std::string &name, std::size_t size, std::string &error)
 {
   // Refuse before syslog-ng would have to grow a file it cannot grow (see persist-file-room.hpp).
-  const PersistFileLayout layout{state_->current_ofs, state_->current_size,
-                                 static_cast<std::uint64_t>(state_->current_key_ofs),
-                                 static_cast<std::uint64_t>(state_->current_key_size),
-                                 static_cast<std::uint64_t>(getpagesize())};
+  const PersistFileLayout layout{
+      state_->current_ofs, state_->current_size, static_cast<std::uint64_t>(state_->current_key_ofs),
+      static_cast<std::uint64_t>(state_->current_key_size), static_cast<std::uint64_t>(getpagesize())};
   if (!persist_can_grow(state_->fd, persist_growth_for(layout, name, size), error))
     return 0;
   const Handle handle = persist_state_alloc_entry(state_, name.c_str(), size);
@@ -86,15 +82,9 @@ PersistEntries::Handle PersistFileEntries::allocate(const std::string &name, std
   return handle;
 }
 
-void *PersistFileEntries::map(Handle handle)
-{
-  return persist_state_map_entry(state_, handle);
-}
+void *PersistFileEntries::map(Handle handle) { return persist_state_map_entry(state_, handle); }
 
-void PersistFileEntries::unmap(Handle handle)
-{
-  persist_state_unmap_entry(state_, handle);
-}
+void PersistFileEntries::unmap(Handle handle) { persist_state_unmap_entry(state_, handle); }
 
 void PersistFileEntries::call_on_main_thread(std::function<void()> task)
 {

@@ -45,8 +45,14 @@ void install(LogThreadedSourceDriver *driver)
   driver->num_workers = 1;
 }
 
-bool free_to_send(LogThreadedSourceDriver *driver) { return log_threaded_source_worker_free_to_send(the_worker(driver)); }
-void post(LogThreadedSourceDriver *driver, LogMessage *msg) { log_threaded_source_worker_post(the_worker(driver), msg); }
+bool free_to_send(LogThreadedSourceDriver *driver)
+{
+  return log_threaded_source_worker_free_to_send(the_worker(driver));
+}
+void post(LogThreadedSourceDriver *driver, LogMessage *msg)
+{
+  log_threaded_source_worker_post(the_worker(driver), msg);
+}
 AckTracker *ack_tracker(LogThreadedSourceDriver *driver) { return the_worker(driver)->super.ack_tracker; }
 
 } // namespace wec::module::adapter

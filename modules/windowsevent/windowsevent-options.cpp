@@ -1,13 +1,9 @@
 // The grammar's setters: each stores one option of the windowsevent() block.
 #include "windowsevent-source.hpp"
 
-
 namespace {
 
-wec::SubscriptionConfig &current_subscription(LogDriver *d)
-{
-  return driver_of(d)->options.subscriptions.back();
-}
+wec::SubscriptionConfig &current_subscription(LogDriver *d) { return driver_of(d)->options.subscriptions.back(); }
 
 // A failed check's one-line reason becomes the grammar's error.
 gboolean report(const std::string &reason, gchar **error)
@@ -26,15 +22,39 @@ void windowsevent_sd_set_ip(LogDriver *d, const gchar *ip) { driver_of(d)->optio
 void windowsevent_sd_set_port(LogDriver *d, gint port) { driver_of(d)->options.port = port; }
 void windowsevent_sd_set_hostname(LogDriver *d, const gchar *hostname) { driver_of(d)->options.hostname = hostname; }
 void windowsevent_sd_set_prefix(LogDriver *d, const gchar *prefix) { driver_of(d)->message.prefix = prefix; }
-void windowsevent_sd_set_max_connections(LogDriver *d, gint n) { driver_of(d)->options.max_connections = static_cast<unsigned>(n); }
-void windowsevent_sd_set_commit_timeout(LogDriver *d, gint s) { driver_of(d)->options.commit_timeout_seconds = static_cast<unsigned>(s); }
-void windowsevent_sd_set_log_always_severity(LogDriver *d, gint severity) { driver_of(d)->message.log_always_severity = severity; }
-void windowsevent_sd_set_emit_bookmark_events(LogDriver *d, gboolean enabled) { driver_of(d)->options.emit_bookmark_events = enabled; }
+void windowsevent_sd_set_max_connections(LogDriver *d, gint n)
+{
+  driver_of(d)->options.max_connections = static_cast<unsigned>(n);
+}
+void windowsevent_sd_set_commit_timeout(LogDriver *d, gint s)
+{
+  driver_of(d)->options.commit_timeout_seconds = static_cast<unsigned>(s);
+}
+void windowsevent_sd_set_log_always_severity(LogDriver *d, gint severity)
+{
+  driver_of(d)->message.log_always_severity = severity;
+}
+void windowsevent_sd_set_emit_bookmark_events(LogDriver *d, gboolean enabled)
+{
+  driver_of(d)->options.emit_bookmark_events = enabled;
+}
 void windowsevent_sd_set_compression(LogDriver *d, gboolean enabled) { driver_of(d)->options.compression = enabled; }
-void windowsevent_sd_set_request_timeout(LogDriver *d, gint seconds) { driver_of(d)->options.request_timeout_seconds = static_cast<unsigned>(seconds); }
-void windowsevent_sd_set_bookmark_expiry(LogDriver *d, gint seconds) { driver_of(d)->bookmark_expiry_seconds = static_cast<unsigned>(seconds); }
-void windowsevent_sd_set_max_connections_per_ip(LogDriver *d, gint n) { driver_of(d)->options.max_connections_per_ip = static_cast<unsigned>(n); }
-void windowsevent_sd_set_log_repeat_interval(LogDriver *d, gint seconds) { driver_of(d)->options.log_repeat_interval_seconds = static_cast<unsigned>(seconds); }
+void windowsevent_sd_set_request_timeout(LogDriver *d, gint seconds)
+{
+  driver_of(d)->options.request_timeout_seconds = static_cast<unsigned>(seconds);
+}
+void windowsevent_sd_set_bookmark_expiry(LogDriver *d, gint seconds)
+{
+  driver_of(d)->bookmark_expiry_seconds = static_cast<unsigned>(seconds);
+}
+void windowsevent_sd_set_max_connections_per_ip(LogDriver *d, gint n)
+{
+  driver_of(d)->options.max_connections_per_ip = static_cast<unsigned>(n);
+}
+void windowsevent_sd_set_log_repeat_interval(LogDriver *d, gint seconds)
+{
+  driver_of(d)->options.log_repeat_interval_seconds = static_cast<unsigned>(seconds);
+}
 
 gboolean windowsevent_sd_set_host_from(LogDriver *d, const gchar *source)
 {
@@ -47,17 +67,29 @@ gboolean windowsevent_sd_set_host_from(LogDriver *d, const gchar *source)
 
 void windowsevent_sd_enable_tls(LogDriver *d) { driver_of(d)->options.tls.enabled = true; }
 void windowsevent_sd_enable_kerberos(LogDriver *d) { driver_of(d)->options.kerberos.enabled = true; }
-void windowsevent_sd_set_kerberos_keytab(LogDriver *d, const gchar *path) { driver_of(d)->options.kerberos.keytab = path; }
-void windowsevent_sd_set_kerberos_principal(LogDriver *d, const gchar *name) { driver_of(d)->options.kerberos.principal = name; }
+void windowsevent_sd_set_kerberos_keytab(LogDriver *d, const gchar *path)
+{
+  driver_of(d)->options.kerberos.keytab = path;
+}
+void windowsevent_sd_set_kerberos_principal(LogDriver *d, const gchar *name)
+{
+  driver_of(d)->options.kerberos.principal = name;
+}
 void windowsevent_sd_set_kerberos_port(LogDriver *d, gint port) { driver_of(d)->options.kerberos.port = port; }
 void windowsevent_sd_set_tls_key_file(LogDriver *d, const gchar *path) { driver_of(d)->options.tls.key_file = path; }
 void windowsevent_sd_set_tls_cert_file(LogDriver *d, const gchar *path) { driver_of(d)->options.tls.cert_file = path; }
 void windowsevent_sd_set_tls_ca_file(LogDriver *d, const gchar *path) { driver_of(d)->options.tls.ca_file = path; }
 void windowsevent_sd_set_tls_ca_dir(LogDriver *d, const gchar *path) { driver_of(d)->options.tls.ca_dir = path; }
-void windowsevent_sd_add_tls_issuer_file(LogDriver *d, const gchar *path) { driver_of(d)->options.tls.issuer_files.emplace_back(path); }
+void windowsevent_sd_add_tls_issuer_file(LogDriver *d, const gchar *path)
+{
+  driver_of(d)->options.tls.issuer_files.emplace_back(path);
+}
 void windowsevent_sd_set_tls_crl_file(LogDriver *d, const gchar *path) { driver_of(d)->options.tls.crl_file = path; }
 void windowsevent_sd_set_tls_crl_dir(LogDriver *d, const gchar *path) { driver_of(d)->options.tls.crl_dir = path; }
-void windowsevent_sd_set_tls_crl_reload_interval(LogDriver *d, gint seconds) { driver_of(d)->options.tls.crl_reload_interval_seconds = static_cast<unsigned>(seconds); }
+void windowsevent_sd_set_tls_crl_reload_interval(LogDriver *d, gint seconds)
+{
+  driver_of(d)->options.tls.crl_reload_interval_seconds = static_cast<unsigned>(seconds);
+}
 
 gboolean windowsevent_sd_add_tls_issuer_thumbprints(LogDriver *d, GList *thumbprints, gchar **error)
 {
@@ -93,8 +125,14 @@ gboolean windowsevent_sd_subscription_set_content_format(LogDriver *d, const gch
 }
 
 void windowsevent_sd_subscription_set_locale(LogDriver *d, const gchar *l) { current_subscription(d).locale = l; }
-void windowsevent_sd_subscription_set_data_locale(LogDriver *d, const gchar *l) { current_subscription(d).data_locale = l; }
-void windowsevent_sd_subscription_set_heartbeat(LogDriver *d, gint s) { current_subscription(d).heartbeat_seconds = static_cast<unsigned>(s); }
+void windowsevent_sd_subscription_set_data_locale(LogDriver *d, const gchar *l)
+{
+  current_subscription(d).data_locale = l;
+}
+void windowsevent_sd_subscription_set_heartbeat(LogDriver *d, gint s)
+{
+  current_subscription(d).heartbeat_seconds = static_cast<unsigned>(s);
+}
 
 void windowsevent_sd_subscription_set_connection_retry(LogDriver *d, gint interval, gint count)
 {
@@ -102,11 +140,26 @@ void windowsevent_sd_subscription_set_connection_retry(LogDriver *d, gint interv
   current_subscription(d).retry_count = static_cast<unsigned>(count);
 }
 
-void windowsevent_sd_subscription_set_max_time(LogDriver *d, gint s) { current_subscription(d).max_time_seconds = static_cast<unsigned>(s); }
-void windowsevent_sd_subscription_set_max_elements(LogDriver *d, gint n) { current_subscription(d).max_elements = static_cast<unsigned>(n); }
-void windowsevent_sd_subscription_set_max_envelope_size(LogDriver *d, gint n) { current_subscription(d).max_envelope_size = static_cast<unsigned long>(n); }
-void windowsevent_sd_subscription_set_read_existing_events(LogDriver *d, gboolean v) { current_subscription(d).read_existing_events = v; }
-void windowsevent_sd_subscription_set_ignore_channel_error(LogDriver *d, gboolean v) { current_subscription(d).ignore_channel_error = v; }
+void windowsevent_sd_subscription_set_max_time(LogDriver *d, gint s)
+{
+  current_subscription(d).max_time_seconds = static_cast<unsigned>(s);
+}
+void windowsevent_sd_subscription_set_max_elements(LogDriver *d, gint n)
+{
+  current_subscription(d).max_elements = static_cast<unsigned>(n);
+}
+void windowsevent_sd_subscription_set_max_envelope_size(LogDriver *d, gint n)
+{
+  current_subscription(d).max_envelope_size = static_cast<unsigned long>(n);
+}
+void windowsevent_sd_subscription_set_read_existing_events(LogDriver *d, gboolean v)
+{
+  current_subscription(d).read_existing_events = v;
+}
+void windowsevent_sd_subscription_set_ignore_channel_error(LogDriver *d, gboolean v)
+{
+  current_subscription(d).ignore_channel_error = v;
+}
 
 gboolean windowsevent_sd_subscription_set_query(LogDriver *d, const gchar *query, gchar **error)
 {

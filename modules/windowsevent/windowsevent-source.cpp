@@ -82,7 +82,8 @@ bool SourceDriver::init()
   WakeChannel *wake = wake_;
   persist_ = std::make_unique<PersistFileEntries>(cfg->state);
   // The store's wake-up runs on the main thread; the driver's own reference keeps `wake` alive.
-  bookmarks_ = std::make_unique<ChunkedBookmarkStore>(*persist_, persist_base(), [wake]() { wake->wake(); }, log_line);
+  bookmarks_ = std::make_unique<ChunkedBookmarkStore>(
+      *persist_, persist_base(), [wake]() { wake->wake(); }, log_line);
   bookmarks_->load_all(std::chrono::seconds(bookmark_expiry_seconds));
   messages_ = std::make_unique<EventMessages>(message, log_line);
   service_ = Service::start(options, *this, *bookmarks_, *wake_, log_line);
@@ -105,10 +106,7 @@ void SourceDriver::request_exit()
   wake_->wake();
 }
 
-void SourceDriver::wakeup()
-{
-  wake_->wake();
-}
+void SourceDriver::wakeup() { wake_->wake(); }
 
 void SourceDriver::run()
 {
@@ -122,15 +120,9 @@ void SourceDriver::run()
     }
 }
 
-bool SourceDriver::window_open()
-{
-  return adapter::free_to_send(super_);
-}
+bool SourceDriver::window_open() { return adapter::free_to_send(super_); }
 
-std::uint64_t SourceDriver::acknowledged_through()
-{
-  return wake_->acknowledged();
-}
+std::uint64_t SourceDriver::acknowledged_through() { return wake_->acknowledged(); }
 
 std::uint64_t SourceDriver::post(const ForwardedEvent &event)
 {

@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   content_type = ct_copy;
   body = body_copy;
 
-  (void)mime::is_encrypted_content_type(content_type);
+  (void) mime::is_encrypted_content_type(content_type);
 
   mime::EncryptedBody parts;
   std::string error;

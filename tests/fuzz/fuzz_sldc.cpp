@@ -40,7 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       if (!output.empty())
         {
           std::string exact, exact_error, smaller, smaller_error;
-          if (wec::codec::sldc_decompress(input, exact, output.size(), exact_error) != SldcResult::Ok || exact != output)
+          if (wec::codec::sldc_decompress(input, exact, output.size(), exact_error) != SldcResult::Ok ||
+              exact != output)
             fail("max_output == decoded size does not decode the same");
           if (wec::codec::sldc_decompress(input, smaller, output.size() - 1, smaller_error) != SldcResult::TooLarge)
             fail("max_output == decoded size - 1 is not TooLarge");

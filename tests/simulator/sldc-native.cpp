@@ -19,15 +19,14 @@ std::size_t copy_out(const std::string &data, char *output, std::size_t capacity
 } // namespace
 
 extern "C" __attribute__((visibility("default"))) std::size_t wec_sldc_compress(const char *input, std::size_t length,
-                                                                                 char *output, std::size_t capacity)
+                                                                                char *output, std::size_t capacity)
 {
   return copy_out(wec::codec::sldc_compress(std::string_view(input, length)), output, capacity);
 }
 
 // Returns the decompressed size, or (size_t)-1 when the input is not a valid SLDC stream.
-extern "C" __attribute__((visibility("default"))) std::size_t wec_sldc_decompress(const char *input,
-                                                                                   std::size_t length, char *output,
-                                                                                   std::size_t capacity)
+extern "C" __attribute__((visibility("default"))) std::size_t wec_sldc_decompress(const char *input, std::size_t length,
+                                                                                  char *output, std::size_t capacity)
 {
   std::string plain, error;
   if (wec::codec::sldc_decompress(std::string_view(input, length), plain, capacity, error) !=

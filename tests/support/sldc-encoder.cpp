@@ -21,10 +21,7 @@ constexpr unsigned kMaxMatch = 271;
 class BitWriter
 {
 public:
-  explicit BitWriter(std::size_t reserve)
-  {
-    out_.reserve(reserve);
-  }
+  explicit BitWriter(std::size_t reserve) { out_.reserve(reserve); }
   void put(uint32_t value, unsigned bits) // bits <= 32; acc keeps < 32 pending bits
   {
     acc_ = (acc_ << bits) | value;
@@ -47,10 +44,7 @@ public:
         out_ += char(acc_ >> n_);
       }
   }
-  std::string &bytes()
-  {
-    return out_;
-  }
+  std::string &bytes() { return out_; }
 
 private:
   std::string out_;
@@ -58,15 +52,10 @@ private:
   unsigned n_ = 0;
 };
 
-inline void
-put_control(BitWriter &w, unsigned code)
-{
-  w.put((0x1FFu << 4) | code, 13);
-}
+inline void put_control(BitWriter &w, unsigned code) { w.put((0x1FFu << 4) | code, 13); }
 
 // Match-count field for len (2..271): value and width.
-inline void
-match_field(unsigned len, uint32_t *value, unsigned *bits)
+inline void match_field(unsigned len, uint32_t *value, unsigned *bits)
 {
   if (len < 4)
     *value = len - 2, *bits = 2;
@@ -82,8 +71,7 @@ match_field(unsigned len, uint32_t *value, unsigned *bits)
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "common_prefix assumes little-endian");
 
-inline unsigned
-common_prefix(const uint8_t *a, const uint8_t *b, unsigned max)
+inline unsigned common_prefix(const uint8_t *a, const uint8_t *b, unsigned max)
 {
   unsigned n = 0;
   while (n + 8 <= max)
@@ -103,23 +91,17 @@ common_prefix(const uint8_t *a, const uint8_t *b, unsigned max)
 constexpr unsigned kHashBits = 12;
 constexpr unsigned kChainDepth = 16; // candidates with equal 3-byte prefix examined per position
 
-inline uint32_t
-hash3(const uint8_t *p)
+inline uint32_t hash3(const uint8_t *p)
 {
   const uint32_t v = (uint32_t(p[0]) << 16) | (uint32_t(p[1]) << 8) | p[2];
   return (v * 0x9E3779B1u) >> (32 - kHashBits);
 }
 
-inline bool
-same3(const uint8_t *a, const uint8_t *b)
-{
-  return a[0] == b[0] && a[1] == b[1] && a[2] == b[2];
-}
+inline bool same3(const uint8_t *a, const uint8_t *b) { return a[0] == b[0] && a[1] == b[1] && a[2] == b[2]; }
 
 } // namespace
 
-std::string
-sldc_compress(std::string_view input)
+std::string sldc_compress(std::string_view input)
 {
   const auto *in = reinterpret_cast<const uint8_t *>(input.data());
   const std::size_t n = input.size();
@@ -185,8 +167,7 @@ sldc_compress(std::string_view input)
           unsigned field_bits;
           match_field(best_len, &field, &field_bits);
           const unsigned bits = 1 + field_bits + 10;
-          w.put((1u << (bits - 1)) | (field << 10) | unsigned(std::size_t(best_at) & kHistoryMask),
-                bits);
+          w.put((1u << (bits - 1)) | (field << 10) | unsigned(std::size_t(best_at) & kHistoryMask), bits);
           scheme1_bits += bits;
           for (std::size_t k = i; k < i + best_len; ++k)
             insert(k);
@@ -202,8 +183,7 @@ sldc_compress(std::string_view input)
     }
 
   // Scheme 2 costs 8 bits a byte plus one per 0xFF; use it when it is smaller.
-  const uint64_t scheme2_bits =
-    uint64_t(n) * 8 + uint64_t(std::count(input.begin(), input.end(), char(0xFF)));
+  const uint64_t scheme2_bits = uint64_t(n) * 8 + uint64_t(std::count(input.begin(), input.end(), char(0xFF)));
   if (scheme2_bits < scheme1_bits)
     {
       w = BitWriter(n + n / 64 + 16);

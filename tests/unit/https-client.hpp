@@ -53,9 +53,11 @@ public:
 
   HttpResponse post(const std::string &path, const std::string &body)
   {
-    const std::string request = "POST " + path + " HTTP/1.1\r\nHost: localhost\r\n"
+    const std::string request = "POST " + path +
+                                " HTTP/1.1\r\nHost: localhost\r\n"
                                 "Content-Type: application/soap+xml;charset=UTF-16\r\n"
-                                "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+                                "Content-Length: " +
+                                std::to_string(body.size()) + "\r\n\r\n" + body;
     cr_assert(SSL_write(ssl_, request.data(), static_cast<int>(request.size())) == static_cast<int>(request.size()));
     std::string received;
     std::size_t header_end = std::string::npos;

@@ -155,13 +155,14 @@ inline bool start(Kdc &kdc, const std::string &directory, const std::vector<std:
       return false;
     }
 
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int>(timeout_s * 1000));
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int>(timeout_s * 1000));
   const std::string ready = "\n# running";
   char buf[4096];
   while (kdc.output_text.find(ready) == std::string::npos)
     {
       const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
       if (left <= 0)
         {
           error = "loopback_kdc.py not ready after " + std::to_string(timeout_s) + " s: " + kdc.output_text;

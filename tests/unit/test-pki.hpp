@@ -19,8 +19,8 @@ namespace test_pki {
 
 using wec::auth::BioPtr;
 using wec::auth::PkeyFree;
-using wec::auth::X509Ptr;
 using wec::auth::X509CrlPtr;
+using wec::auth::X509Ptr;
 namespace fs = std::filesystem;
 
 using KeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
@@ -79,14 +79,14 @@ inline Issued make_cert(const std::string &cn, const Issued *issuer, bool ca, lo
 
 // A CRL of `issuer` revoking `serials`, valid from now-1d to now+next_update_seconds.
 inline X509CrlPtr make_crl(const Issued &issuer, const std::vector<long> &serials, long next_update_seconds = 30 * kDay,
-                    const EVP_PKEY *signing_key = nullptr)
+                           const EVP_PKEY *signing_key = nullptr)
 {
   X509CrlPtr crl(X509_CRL_new());
   X509_CRL_set_version(crl.get(), 1);
   X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(issuer.cert.get()));
   std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> last(X509_gmtime_adj(nullptr, -kDay), &ASN1_TIME_free);
   std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> next(X509_gmtime_adj(nullptr, next_update_seconds),
-                                                            &ASN1_TIME_free);
+                                                             &ASN1_TIME_free);
   X509_CRL_set1_lastUpdate(crl.get(), last.get());
   X509_CRL_set1_nextUpdate(crl.get(), next.get());
   for (long serial : serials)

@@ -12,13 +12,10 @@
 using wec::codec::decode_body;
 using wec::codec::encode_utf16le_with_bom;
 
-
-
 namespace {
 
 // Plain UTF-16LE encoding of code points, independent of the code under test.
-std::string
-utf16(const std::u32string &text, bool big_endian, bool bom)
+std::string utf16(const std::u32string &text, bool big_endian, bool bom)
 {
   std::string out;
   auto unit = [&](unsigned u) {
@@ -49,8 +46,7 @@ utf16(const std::u32string &text, bool big_endian, bool bom)
   return out;
 }
 
-std::string
-decode_ok(const std::string &bytes)
+std::string decode_ok(const std::string &bytes)
 {
   std::string out, error;
   bool ok = decode_body(bytes, out, error);
@@ -59,8 +55,7 @@ decode_ok(const std::string &bytes)
   return out;
 }
 
-std::string
-decode_error(const std::string &bytes)
+std::string decode_error(const std::string &bytes)
 {
   std::string out = "garbage", error;
   bool ok = decode_body(bytes, out, error);
@@ -74,16 +69,16 @@ const std::string kEnvelope = "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/s
 
 Test(codec, utf16le_with_bom)
 {
-  std::string bytes = utf16(U"<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body/></s:Envelope>",
-                            false, true);
+  std::string bytes =
+      utf16(U"<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body/></s:Envelope>", false, true);
   cr_assert_eq(static_cast<unsigned char>(bytes[0]), 0xFF);
   EXPECT_STR(decode_ok(bytes).c_str(), kEnvelope.c_str());
 }
 
 Test(codec, utf16le_without_bom)
 {
-  std::string bytes = utf16(U"<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body/></s:Envelope>",
-                            false, false);
+  std::string bytes =
+      utf16(U"<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body/></s:Envelope>", false, false);
   EXPECT_STR(decode_ok(bytes).c_str(), kEnvelope.c_str());
 }
 
@@ -105,8 +100,8 @@ Test(codec, utf8_with_and_without_bom)
 Test(codec, surrogate_pair)
 {
   // U+20BB7 (𠮷) = D842 DFB7
-  std::string bytes = std::string("\xFF\xFE", 2) + std::string("<\0", 2) + std::string("\x42\xD8\xB7\xDF", 4) +
-          std::string(">\0", 2);
+  std::string bytes =
+      std::string("\xFF\xFE", 2) + std::string("<\0", 2) + std::string("\x42\xD8\xB7\xDF", 4) + std::string(">\0", 2);
   std::string out = decode_ok(bytes);
   EXPECT_STR(out.c_str(), "<\xF0\xA0\xAE\xB7>");
   cr_assert_eq(out.size(), 6u);
@@ -119,10 +114,13 @@ Test(codec, japanese_text_long)
   std::string expected;
   for (int i = 0; i < 200; ++i)
     {
-      text += U"<Message>\u30a2\u30ab\u30a6\u30f3\u30c8\u304c\u6b63\u5e38\u306b\u30ed\u30b0\u30aa\u30f3\u3057\u307e\u3057\u305f\u3002 abc</Message>";
-      expected += "<Message>\xE3\x82\xA2\xE3\x82\xAB\xE3\x82\xA6\xE3\x83\xB3\xE3\x83\x88\xE3\x81\x8C\xE6\xAD\xA3\xE5\xB8\xB8"
-                  "\xE3\x81\xAB\xE3\x83\xAD\xE3\x82\xB0\xE3\x82\xAA\xE3\x83\xB3\xE3\x81\x97\xE3\x81\xBE\xE3\x81\x97"
-                  "\xE3\x81\x9F\xE3\x80\x82 abc</Message>";
+      text += U"<Message>"
+              U"\u30a2\u30ab\u30a6\u30f3\u30c8\u304c\u6b63\u5e38\u306b\u30ed\u30b0\u30aa\u30f3\u3057\u307e\u3057\u305f"
+              U"\u3002 abc</Message>";
+      expected +=
+          "<Message>\xE3\x82\xA2\xE3\x82\xAB\xE3\x82\xA6\xE3\x83\xB3\xE3\x83\x88\xE3\x81\x8C\xE6\xAD\xA3\xE5\xB8\xB8"
+          "\xE3\x81\xAB\xE3\x83\xAD\xE3\x82\xB0\xE3\x82\xAA\xE3\x83\xB3\xE3\x81\x97\xE3\x81\xBE\xE3\x81\x97"
+          "\xE3\x81\x9F\xE3\x80\x82 abc</Message>";
       text += U"x";
       expected += "x";
     }
@@ -143,8 +141,8 @@ Test(codec, odd_length)
 Test(codec, lone_surrogates)
 {
   // BOM(2) + "<a>"(6) then a lone high surrogate followed by 'b'.
-  std::string high = std::string("\xFF\xFE", 2) + std::string("<\0a\0>\0", 6) + std::string("\x3D\xD8", 2) +
-                     std::string("b\0", 2);
+  std::string high =
+      std::string("\xFF\xFE", 2) + std::string("<\0a\0>\0", 6) + std::string("\x3D\xD8", 2) + std::string("b\0", 2);
   EXPECT_STR(decode_error(high).c_str(), "lone surrogate at byte offset 8");
   // A lone low surrogate.
   std::string low = std::string("\xFF\xFE", 2) + std::string("<\0", 2) + std::string("\x00\xDC", 2);
@@ -164,8 +162,8 @@ Test(codec, lone_surrogates)
 Test(codec, invalid_utf8)
 {
   EXPECT_STR(decode_error("<a>\xC3</a>").c_str(), "invalid UTF-8 at byte offset 3");
-  EXPECT_STR(decode_error("<a>\xC0\xAF</a>").c_str(), "invalid UTF-8 at byte offset 3");      // overlong
-  EXPECT_STR(decode_error("<a>\xED\xA0\x80</a>").c_str(), "invalid UTF-8 at byte offset 3");  // surrogate
+  EXPECT_STR(decode_error("<a>\xC0\xAF</a>").c_str(), "invalid UTF-8 at byte offset 3");         // overlong
+  EXPECT_STR(decode_error("<a>\xED\xA0\x80</a>").c_str(), "invalid UTF-8 at byte offset 3");     // surrogate
   EXPECT_STR(decode_error("<a>\xF4\x90\x80\x80</a>").c_str(), "invalid UTF-8 at byte offset 3"); // > 10FFFF
   EXPECT_STR(decode_error("\xEF\xBB\xBF<abcdefghijkl>\xFF").c_str(), "invalid UTF-8 at byte offset 17");
 }
@@ -182,7 +180,8 @@ Test(codec, forbidden_characters_replaced)
   cr_assert(decode_ok(utf8) == expected);
   // NUL is a C0 control too.
   std::string with_nul = std::string("\xFF\xFE", 2) + std::string("a\0\0\0b\0", 6);
-  cr_assert(decode_ok(with_nul) == "a\xEF\xBF\xBD" "b");
+  cr_assert(decode_ok(with_nul) == "a\xEF\xBF\xBD"
+                                   "b");
 }
 
 Test(codec, encode_has_bom_and_le_units)
@@ -197,9 +196,10 @@ Test(codec, encode_has_bom_and_le_units)
 
 Test(codec, encode_invalid_utf8_becomes_replacement)
 {
-  std::string out = encode_utf16le_with_bom("a\xFF" "b");
-  std::string expected = std::string("\xFF\xFE", 2) + std::string("a\0", 2) + std::string("\xFD\xFF", 2) +
-                         std::string("b\0", 2);
+  std::string out = encode_utf16le_with_bom("a\xFF"
+                                            "b");
+  std::string expected =
+      std::string("\xFF\xFE", 2) + std::string("a\0", 2) + std::string("\xFD\xFF", 2) + std::string("b\0", 2);
   cr_assert(out == expected);
 }
 

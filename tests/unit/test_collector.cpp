@@ -19,7 +19,7 @@ namespace {
 class FakeSink : public EventSink
 {
 public:
-  std::size_t window = 1000;      // events that may still be posted
+  std::size_t window = 1000; // events that may still be posted
   std::uint64_t acknowledged = 0;
   std::vector<std::string> posted;
   std::vector<EventOrigin> origins;
@@ -96,9 +96,8 @@ struct Fixture
     CollectorOptions options;
     options.subscriptions = {s};
     options.commit_timeout = timeout;
-    collector = std::make_unique<Collector>(options, sink, store, [this](LogLevel, const std::string &m, const LogTags &) {
-      log_lines.push_back(m);
-    });
+    collector = std::make_unique<Collector>(
+        options, sink, store, [this](LogLevel, const std::string &m, const LogTags &) { log_lines.push_back(m); });
     delivery_path = "/wsman/subscriptions/" + subscription_uuid(s);
   }
 
@@ -131,8 +130,8 @@ std::string decoded(const http::Response &r)
 Test(collector, enumerate_offers_allowed_subscriptions_and_refuses_others)
 {
   Fixture f;
-  auto enumerate = envelope("http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate", "uuid:AAA", "",
-                            "<n:Enumerate/>");
+  auto enumerate =
+      envelope("http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate", "uuid:AAA", "", "<n:Enumerate/>");
   auto ok = f.request("/wsman/SubscriptionManager/WEC", enumerate);
   cr_assert(ok && ok->status == 200);
   std::string text = decoded(*ok);
@@ -142,9 +141,10 @@ Test(collector, enumerate_offers_allowed_subscriptions_and_refuses_others)
 
   auto denied = f.request("/wsman/SubscriptionManager/WEC", enumerate, nullptr, "db01.corp.example");
   cr_assert(denied && denied->status == 403);
-  cr_assert_eq(std::count_if(f.log_lines.begin(), f.log_lines.end(),
-                             [](const std::string &l) { return l.find("matches no subscription") != std::string::npos; }),
-               1);
+  cr_assert_eq(
+      std::count_if(f.log_lines.begin(), f.log_lines.end(),
+                    [](const std::string &l) { return l.find("matches no subscription") != std::string::npos; }),
+      1);
 }
 
 Test(collector, batch_is_answered_only_after_acknowledgement_and_bookmark_commit)
@@ -265,14 +265,15 @@ Test(collector, forwarder_bookmark_marker_is_stored_not_posted)
   cr_assert(f.sink.posted.empty());
   cr_assert_eq(replies.answered.size(), 1);
   cr_assert_eq(replies.answered[0].status, 200);
-  cr_assert(f.store.saved.at("certificate:win01.corp.example|security").find("Direction=\"backward\"") != std::string::npos);
+  cr_assert(f.store.saved.at("certificate:win01.corp.example|security").find("Direction=\"backward\"") !=
+            std::string::npos);
 }
 
 Test(collector, immediate_answers_and_errors)
 {
   Fixture f;
-  auto heartbeat = f.request(f.delivery_path, envelope("http://schemas.dmtf.org/wbem/wsman/1/wsman/Heartbeat",
-                                                       "uuid:H", "<w:AckRequested/>", "<w:Events/>"));
+  auto heartbeat = f.request(f.delivery_path, envelope("http://schemas.dmtf.org/wbem/wsman/1/wsman/Heartbeat", "uuid:H",
+                                                       "<w:AckRequested/>", "<w:Events/>"));
   cr_assert(heartbeat && heartbeat->status == 200);
   cr_assert(decoded(*heartbeat).find("wsman/Ack</a:Action>") != std::string::npos);
   auto end = f.request("/wsman/SubscriptionManager/WEC",
@@ -280,9 +281,12 @@ Test(collector, immediate_answers_and_errors)
   cr_assert(end && end->status == 204);
   cr_assert_eq(f.request("/other", "<x/>")->status, 404);
   cr_assert_eq(f.request("/wsman/subscriptions/0000", "<x/>")->status, 400); // body checked first
-  cr_assert_eq(f.request("/wsman/subscriptions/0000", envelope("http://schemas.dmtf.org/wbem/wsman/1/wsman/Heartbeat",
-                                                                "uuid:H", "", ""))->status, 404);
-  cr_assert_eq(f.request(f.delivery_path, events_envelope("uuid:X", 1, "1"), nullptr, "db01.corp.example")->status, 403);
+  cr_assert_eq(f.request("/wsman/subscriptions/0000",
+                         envelope("http://schemas.dmtf.org/wbem/wsman/1/wsman/Heartbeat", "uuid:H", "", ""))
+                   ->status,
+               404);
+  cr_assert_eq(f.request(f.delivery_path, events_envelope("uuid:X", 1, "1"), nullptr, "db01.corp.example")->status,
+               403);
   cr_assert_eq(f.request(f.delivery_path, "not xml")->status, 400);
   cr_assert(f.sink.posted.empty());
 }
@@ -291,8 +295,8 @@ Test(collector, bookmarks_belong_to_method_and_identity_and_are_checked_before_t
 {
   Fixture f;
   const std::string name = "win01.corp.example"; // the same name under both methods
-  auto enumerate = envelope("http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate", "uuid:E", "",
-                            "<n:Enumerate/>");
+  auto enumerate =
+      envelope("http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate", "uuid:E", "", "<n:Enumerate/>");
   auto offered = [&](http::AuthMethod method) {
     auto r = f.request("/wsman/SubscriptionManager/WEC", enumerate, nullptr, name, method);
     cr_assert(r && r->status == 200);
@@ -307,7 +311,8 @@ Test(collector, bookmarks_belong_to_method_and_identity_and_are_checked_before_t
   f.store.saved["kerberos:" + name + "|security"] = "</w:Bookmark><w:Injected/>";
   std::string text = offered(http::AuthMethod::Kerberos);
   cr_assert(text.find("Injected") == std::string::npos && text.find("<w:Bookmark>") == std::string::npos);
-  cr_assert_eq(std::count_if(f.log_lines.begin(), f.log_lines.end(),
-                             [](const std::string &l) { return l.find("stored bookmark refused") != std::string::npos; }),
-               1);
+  cr_assert_eq(
+      std::count_if(f.log_lines.begin(), f.log_lines.end(),
+                    [](const std::string &l) { return l.find("stored bookmark refused") != std::string::npos; }),
+      1);
 }

@@ -20,9 +20,8 @@ struct Sorted
 Sorted sort(FieldNameBudget &budget, const std::vector<xml::EventField> &fields)
 {
   Sorted out;
-  out.folded = budget.sort(fields, [&](std::size_t slot, const xml::EventField &field) {
-    out.admitted.emplace_back(slot, field.value);
-  });
+  out.folded = budget.sort(
+      fields, [&](std::size_t slot, const xml::EventField &field) { out.admitted.emplace_back(slot, field.value); });
   return out;
 }
 

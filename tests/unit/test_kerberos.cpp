@@ -39,8 +39,6 @@
 using namespace wec::auth;
 namespace fs = std::filesystem;
 
-
-
 namespace {
 
 const char *problem_name(KerberosProblem p)
@@ -60,7 +58,7 @@ const char *problem_name(KerberosProblem p)
   return "?";
 }
 
-#define EXPECT_PROBLEM(actual, expected)                                                                 \
+#define EXPECT_PROBLEM(actual, expected)                                                                               \
   cr_assert((actual) == (expected), "problem %s, want %s", problem_name(actual), problem_name(expected))
 
 // Every error line the tests provoke, printed once so that the log shows what an admin would see.
@@ -80,7 +78,7 @@ std::string le32(std::uint32_t v)
 }
 
 const std::string kKrbContentType =
-  "multipart/encrypted;protocol=\"application/HTTP-Kerberos-session-encrypted\";boundary=\"Encrypted Boundary\"";
+    "multipart/encrypted;protocol=\"application/HTTP-Kerberos-session-encrypted\";boundary=\"Encrypted Boundary\"";
 const std::string kSoapType = "application/soap+xml;charset=UTF-16";
 
 // A body laid out by hand, the way Windows (indent "") or the spec/pywinrm (indent "\t") write it.
@@ -89,8 +87,8 @@ std::string hand_body(const std::string &indent, const std::string &boundary, st
 {
   return "--" + boundary + "\r\n" + indent + "Content-Type: application/HTTP-Kerberos-session-encrypted\r\n" + indent +
          "OriginalContent: type=" + kSoapType + ";Length=" + std::to_string(original_length) + "\r\n--" + boundary +
-         "\r\n" + indent + "Content-Type: application/octet-stream\r\n" + le32(static_cast<std::uint32_t>(header.size())) +
-         header + cipher + before_close + "--" + boundary + "--\r\n";
+         "\r\n" + indent + "Content-Type: application/octet-stream\r\n" +
+         le32(static_cast<std::uint32_t>(header.size())) + header + cipher + before_close + "--" + boundary + "--\r\n";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,16 +184,24 @@ bool start_kdc(std::string &error)
   const std::string dir = tmpl;
   g_kdc.directory = dir;
   const std::vector<std::string> args = {
-    // service.keytab: HTTP/localhost and HOST/localhost; clients/WIN01$.keytab: the forwarder.
-    "--service", "HTTP/localhost", "--client", "WIN01$",
-    "--keytab", "http-only.keytab=HTTP/localhost",
-    // kvno: exported at kvno 1, then the KDC moves to kvno 2: the keytab is stale.
-    "--stale-keytab", "kvno-old.keytab=HTTP/kvno.wec.test",
-    // enctype: the KDC issues aes256 tickets, the keytab holds the aes128 key only.
-    "--keytab", "etype-aes128.keytab=HTTP/etype.wec.test",
-    "--keytab-enctypes", "etype-aes128.keytab=aes128-cts-hmac-sha1-96",
-    // A keytab file with the version header and no entries.
-    "--keytab", "empty.keytab=",
+      // service.keytab: HTTP/localhost and HOST/localhost; clients/WIN01$.keytab: the forwarder.
+      "--service",
+      "HTTP/localhost",
+      "--client",
+      "WIN01$",
+      "--keytab",
+      "http-only.keytab=HTTP/localhost",
+      // kvno: exported at kvno 1, then the KDC moves to kvno 2: the keytab is stale.
+      "--stale-keytab",
+      "kvno-old.keytab=HTTP/kvno.wec.test",
+      // enctype: the KDC issues aes256 tickets, the keytab holds the aes128 key only.
+      "--keytab",
+      "etype-aes128.keytab=HTTP/etype.wec.test",
+      "--keytab-enctypes",
+      "etype-aes128.keytab=aes128-cts-hmac-sha1-96",
+      // A keytab file with the version header and no entries.
+      "--keytab",
+      "empty.keytab=",
   };
   if (!test_kdc::start(g_kdc, dir, args, 120.0, error))
     return false;
@@ -240,8 +246,7 @@ std::string gss_error(OM_uint32 major, OM_uint32 minor)
             break;
           out.append(static_cast<char *>(b.value), b.length).append("; ");
           gss_release_buffer(&m, &b);
-        }
-      while (ctx);
+      } while (ctx);
     }
   return out;
 }
@@ -275,9 +280,8 @@ struct Client
     static int counter = 0;
     const std::string dir = std::getenv("WEC_TEST_KRB_DIR");
     const std::string client_keytab = dir + "/clients/WIN01$.keytab";
-    const std::string cc = ccache.empty()
-                             ? "MEMORY:wec-client-" + std::to_string(getpid()) + "-" + std::to_string(++counter)
-                             : ccache;
+    const std::string cc =
+        ccache.empty() ? "MEMORY:wec-client-" + std::to_string(getpid()) + "-" + std::to_string(++counter) : ccache;
     gss_key_value_element_desc elements[2] = {{"ccache", cc.c_str()}, {"client_keytab", client_keytab.c_str()}};
     gss_key_value_set_desc store = {with_keytab ? 2u : 1u, elements};
     gss_name_t name = GSS_C_NO_NAME;
@@ -317,8 +321,8 @@ struct Client
         return false;
       }
     gss_buffer_desc out{0, nullptr};
-    major = gss_init_sec_context(&minor, cred, &ctx, target, mech, flags, 0, GSS_C_NO_CHANNEL_BINDINGS,
-                                 GSS_C_NO_BUFFER, nullptr, &out, nullptr, nullptr);
+    major = gss_init_sec_context(&minor, cred, &ctx, target, mech, flags, 0, GSS_C_NO_CHANNEL_BINDINGS, GSS_C_NO_BUFFER,
+                                 nullptr, &out, nullptr, nullptr);
     if (GSS_ERROR(major))
       {
         error = "init_sec_context: " + gss_error(major, minor);
@@ -351,7 +355,8 @@ struct Client
 
   // A request body the way a forwarder writes it: wrap_iov(HEADER, DATA, PADDING), no tabs by
   // default (Windows' own framing).
-  bool wrap_body(const std::string &plaintext, std::string &body, std::string &header_out, const std::string &indent = "")
+  bool wrap_body(const std::string &plaintext, std::string &body, std::string &header_out,
+                 const std::string &indent = "")
   {
     std::string data = plaintext;
     gss_iov_buffer_desc iov[3];
@@ -410,8 +415,8 @@ struct Client
   }
 };
 
-const OM_uint32 kWindowsFlags = GSS_C_MUTUAL_FLAG | GSS_C_CONF_FLAG | GSS_C_INTEG_FLAG | GSS_C_SEQUENCE_FLAG |
-                                GSS_C_REPLAY_FLAG;
+const OM_uint32 kWindowsFlags =
+    GSS_C_MUTUAL_FLAG | GSS_C_CONF_FLAG | GSS_C_INTEG_FLAG | GSS_C_SEQUENCE_FLAG | GSS_C_REPLAY_FLAG;
 
 std::string kdc_dir()
 {
@@ -599,9 +604,10 @@ Test(mime, unquoted_and_other_boundaries)
   mime::EncryptedBody parts;
   mime::ParseError kind;
   std::string error;
-  cr_assert(mime::parse("Multipart/Encrypted;protocol=application/HTTP-Kerberos-session-encrypted;boundary=b0undary-XYZ",
-                        body, parts, error, kind),
-            "%s", error.c_str());
+  cr_assert(
+      mime::parse("Multipart/Encrypted;protocol=application/HTTP-Kerberos-session-encrypted;boundary=b0undary-XYZ",
+                  body, parts, error, kind),
+      "%s", error.c_str());
   EXPECT_STR(std::string(parts.ciphertext), cipher);
   // The wrong boundary fails.
   cr_assert_not(mime::parse(kKrbContentType, body, parts, error, kind));
@@ -728,8 +734,9 @@ Test(mime, frame_lays_out_the_body_like_the_specification)
   mime::shrink_padding(body, l, 0);
   EXPECT_STR(body, hand_body("\t", "Encrypted Boundary", plaintext.size(), header, plaintext));
   EXPECT_STR(mime::content_type(mime::Protocol::Kerberos), kKrbContentType);
-  EXPECT_STR(mime::content_type(mime::Protocol::Spnego),
-             "multipart/encrypted;protocol=\"application/HTTP-SPNEGO-session-encrypted\";boundary=\"Encrypted Boundary\"");
+  EXPECT_STR(
+      mime::content_type(mime::Protocol::Spnego),
+      "multipart/encrypted;protocol=\"application/HTTP-SPNEGO-session-encrypted\";boundary=\"Encrypted Boundary\"");
 }
 
 // =============================================================================================
@@ -807,8 +814,9 @@ Test(acceptor, load_errors)
   show("empty keytab", error);
 
   cr_assert_null(KerberosAcceptor::load(dir + "/http-only.keytab", "HOST/localhost", error));
-  EXPECT_STR(error, "keytab " + dir + "/http-only.keytab holds no key for principal HOST/localhost@WEC.TEST (it holds "
-                    "HTTP/localhost@WEC.TEST)");
+  EXPECT_STR(error, "keytab " + dir +
+                        "/http-only.keytab holds no key for principal HOST/localhost@WEC.TEST (it holds "
+                        "HTTP/localhost@WEC.TEST)");
   show("principal not in keytab at load", error);
 
   cr_assert_null(KerberosAcceptor::load(dir + "/krb5.conf", "", error)); // not a keytab
@@ -900,7 +908,8 @@ Test(acceptor, corrupted_and_inconsistent_bodies)
   };
 
   // One flipped ciphertext byte.
-  cr_assert(client.wrap_body(plaintext, body, header));  resync();
+  cr_assert(client.wrap_body(plaintext, body, header));
+  resync();
   cr_assert(client.wrap_body(plaintext, body, header));
   const std::size_t cipher_at = body.size() - std::strlen("--Encrypted Boundary--\r\n") - 1000;
   body[cipher_at] = static_cast<char>(body[cipher_at] ^ 0x01);
@@ -1122,7 +1131,7 @@ Test(acceptor, principal_not_in_keytab)
   cr_assert_null(out.context.get());
   EXPECT_PROBLEM(out.problem, KerberosProblem::PrincipalNotInKeytab);
   EXPECT_CONTAINS(out.error, "ticket is for service principal HOST/localhost@WEC.TEST, which keytab " + dir +
-                               "/http-only.keytab does not hold (it holds HTTP/localhost@WEC.TEST)");
+                                 "/http-only.keytab does not hold (it holds HTTP/localhost@WEC.TEST)");
   show("principal not in keytab", out.error);
 
   // A keytab that has it, but the collector is restricted to another principal.
@@ -1177,7 +1186,8 @@ Test(acceptor, clock_skew)
   EXPECT_CONTAINS(out.error, "check time sync (NTP)");
   EXPECT_CONTAINS(out.error, "HTTP/localhost@WEC.TEST");
   show("clock skew", out.error);
-  std::fprintf(stderr, "[info] reply token after the clock skew failure: %zu bytes (KRB-ERROR)\n", out.reply_token.size());
+  std::fprintf(stderr, "[info] reply token after the clock skew failure: %zu bytes (KRB-ERROR)\n",
+               out.reply_token.size());
 }
 
 namespace {
@@ -1217,8 +1227,8 @@ Test(acceptor, ntlm_refused)
   const std::string dir = kdc_dir();
   auto acceptor = load_or_fail(dir + "/service.keytab");
   const std::string want =
-    "Negotiate offered NTLM, which is refused: the forwarder must use Kerberos (is the collector's name in DNS and "
-    "its SPN registered?)";
+      "Negotiate offered NTLM, which is refused: the forwarder must use Kerberos (is the collector's name in DNS and "
+      "its SPN registered?)";
 
   // Raw NTLMSSP in a Negotiate header.
   AcceptOutcome out = acceptor->accept(AuthScheme::Negotiate, kNtlmNegotiate);
@@ -1245,10 +1255,10 @@ Test(acceptor, malformed_tokens)
 {
   const std::string dir = kdc_dir();
   auto acceptor = load_or_fail(dir + "/service.keytab");
-  for (const std::string &bad : {std::string(), std::string("garbage"), std::string(1000, '\0'),
-                                 std::string("\x60\x84\xff\xff\xff\xff", 6), std::string("\x60\x80\x06\x00", 4),
-                                 der(0x60, der(0x06, "\x2b\x06\x01\x05\x05\x02") + "\xa0\x05\x30\x03"),
-                                 der(0x60, kOidKrb5Der + std::string("\x01\x00\x6e\x03\x30\x01", 6))})
+  for (const std::string &bad :
+       {std::string(), std::string("garbage"), std::string(1000, '\0'), std::string("\x60\x84\xff\xff\xff\xff", 6),
+        std::string("\x60\x80\x06\x00", 4), der(0x60, der(0x06, "\x2b\x06\x01\x05\x05\x02") + "\xa0\x05\x30\x03"),
+        der(0x60, kOidKrb5Der + std::string("\x01\x00\x6e\x03\x30\x01", 6))})
     {
       for (AuthScheme scheme : {AuthScheme::Kerberos, AuthScheme::Negotiate})
         {

@@ -21,10 +21,7 @@ namespace {
 
 using Outcome = MarkupCheck::Outcome;
 
-MarkupCheck check(const std::string &xml)
-{
-  return check_markup(xml, MarkupLimits{});
-}
+MarkupCheck check(const std::string &xml) { return check_markup(xml, MarkupLimits{}); }
 
 void expect_within(const std::string &xml)
 {
@@ -99,20 +96,23 @@ Test(markup_limits, attributes_per_element)
   // xmlns declarations are counted on their own
   expect_within("<r" + attributes(64) + namespace_declarations(32) + "/>");
   EXPECT_STR(refusal("<r" + attributes(65) + "/>"), "more than 64 attributes on one element at line 1, column 506");
-  EXPECT_STARTS(refusal("<r>\n  <e" + attributes(40000) + "/></r>"), "more than 64 attributes on one element at line 2, ");
+  EXPECT_STARTS(refusal("<r>\n  <e" + attributes(40000) + "/></r>"),
+                "more than 64 attributes on one element at line 2, ");
 }
 
 Test(markup_limits, namespace_declarations_per_element_and_in_scope)
 {
   expect_within("<r" + namespace_declarations(32) + "/>");
-  EXPECT_STARTS(refusal("<r" + namespace_declarations(33) + "/>"), "more than 32 namespace declarations on one element");
+  EXPECT_STARTS(refusal("<r" + namespace_declarations(33) + "/>"),
+                "more than 32 namespace declarations on one element");
   EXPECT_STARTS(refusal("<r xmlns='urn:d'" + namespace_declarations(32) + "/>"),
                 "more than 32 namespace declarations on one element");
 
   // In scope: the element's own and its ancestors'.
   expect_within("<r" + namespace_declarations(32) + "><e" + namespace_declarations(32, 32) + "/></r>");
-  EXPECT_STARTS(refusal("<r" + namespace_declarations(32) + "><e" + namespace_declarations(32, 32) + "><f xmlns:x='u'/></e></r>"),
-                "more than 64 namespace declarations in scope");
+  EXPECT_STARTS(
+      refusal("<r" + namespace_declarations(32) + "><e" + namespace_declarations(32, 32) + "><f xmlns:x='u'/></e></r>"),
+      "more than 64 namespace declarations in scope");
   // Siblings do not add up: a closed element's declarations, and an empty one's, leave scope.
   std::string siblings = "<r" + namespace_declarations(32) + ">";
   for (int i = 0; i < 100; ++i)
@@ -210,8 +210,8 @@ Test(markup_limits, malformed_only_where_libxml2_refuses_too)
       events.push_back(line);
   cr_assert_eq(events.size(), 400);
 
-  const std::vector<std::string> damage = {"<", ">", "\"", "'", "=", "/", " ", "!", "?", "-", "]", "<!--", "-->",
-                                           "<![CDATA[", "]]>", "<?", "?>", "</", "/>", "&", "<!", "\n"};
+  const std::vector<std::string> damage = {"<",    ">",   "\"",        "'",   "=",  "/",  " ",  "!",  "?", "-",  "]",
+                                           "<!--", "-->", "<![CDATA[", "]]>", "<?", "?>", "</", "/>", "&", "<!", "\n"};
   std::mt19937 random(20240501);
   int malformed = 0;
   for (const std::string &event : events)
@@ -275,12 +275,13 @@ Test(hardened_libxml, only_utf8_is_read)
     utf16le += std::string(1, c) + '\0';
   EXPECT_STR(read_error(utf16le), "document is not UTF-8: its first bytes are those of UTF-16");
   EXPECT_STARTS(read_error(utf16le.substr(42)), "XML parse error at line 1, column 2: Char 0x0 out of allowed range");
-  EXPECT_STARTS(read_error("\x4c\x6f\xa7\x94\x93\x40\xa5\x85\x99\xa2"), "document is not UTF-8: its first bytes are those of EBCDIC");
+  EXPECT_STARTS(read_error("\x4c\x6f\xa7\x94\x93\x40\xa5\x85\x99\xa2"),
+                "document is not UTF-8: its first bytes are those of EBCDIC");
 
   // An encoding declaration is ignored: UTF-7 markup stays text.
   std::string error;
   wec::xml::DocumentPtr document = wec::xml::read_hardened_document(
-    "<?xml version='1.0' encoding='UTF-7'?><r>+ADw-x/+AD4-</r>", MarkupLimits{}, "XML parse error", error);
+      "<?xml version='1.0' encoding='UTF-7'?><r>+ADw-x/+AD4-</r>", MarkupLimits{}, "XML parse error", error);
   cr_assert_not_null(document.get(), "%s", error.c_str());
   const xmlNode *root = xmlDocGetRootElement(document.get());
   cr_assert(root->children && root->children->type == XML_TEXT_NODE);

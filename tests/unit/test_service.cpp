@@ -171,7 +171,7 @@ Test(service, enumerate_events_and_the_ack_after_acknowledgement_over_loopback_t
   HttpsClient forwarder = engine.forwarder();
 
   const HttpResponse offer =
-    forwarder.post("/wsman/SubscriptionManager/WEC", codec::encode_utf16le_with_bom(enumerate_envelope("uuid:E1")));
+      forwarder.post("/wsman/SubscriptionManager/WEC", codec::encode_utf16le_with_bom(enumerate_envelope("uuid:E1")));
   cr_assert_eq(offer.status, 200);
   const std::string offered = decoded(offer);
   const std::string prefix = "https://localhost:" + std::to_string(engine.port) + "/wsman/subscriptions/";
@@ -214,7 +214,7 @@ Test(service, enumerate_events_and_the_ack_after_acknowledgement_over_loopback_t
             stored ? stored->c_str() : "no bookmark");
 
   const HttpResponse again =
-    forwarder.post("/wsman/SubscriptionManager/WEC", codec::encode_utf16le_with_bom(enumerate_envelope("uuid:E2")));
+      forwarder.post("/wsman/SubscriptionManager/WEC", codec::encode_utf16le_with_bom(enumerate_envelope("uuid:E2")));
   cr_assert_eq(again.status, 200);
   const std::string resumed = decoded(again);
   cr_assert(resumed.find("RecordId=") != std::string::npos && resumed.find("42") != std::string::npos,

@@ -87,8 +87,8 @@ Test(sldc, events_body_500k_round_trip)
   const std::string plain = events_body(lines, 0, 500 * 1024);
   cr_assert_gt(plain.size(), 500000u);
   const std::string packed = sldc_compress(plain);
-  std::fprintf(stderr, "sldc 500 KB Events body: %zu -> %zu bytes (%.3f)\n", plain.size(),
-               packed.size(), double(packed.size()) / plain.size());
+  std::fprintf(stderr, "sldc 500 KB Events body: %zu -> %zu bytes (%.3f)\n", plain.size(), packed.size(),
+               double(packed.size()) / plain.size());
   cr_assert_lt(double(packed.size()) / plain.size(), 0.45);
   std::string out;
   cr_assert(decode(packed, out) == SldcResult::Ok);
@@ -194,7 +194,10 @@ Test(sldc, control_symbols)
   s.control(EOR);
   std::string out;
   cr_assert(decode(s.bytes, out) == SldcResult::Ok, "%s", result_name(decode(s.bytes, out)));
-  cr_assert(out == std::string("ABABABC\xFF" "DC\xFF" "DEEE"), "got %zu bytes", out.size());
+  cr_assert(out == std::string("ABABABC\xFF"
+                               "DC\xFF"
+                               "DEEE"),
+            "got %zu bytes", out.size());
 
   // END_MARKER also ends the stream; nothing after it is read.
   Bits m;
@@ -240,10 +243,10 @@ Test(sldc, history_is_absolute_and_circular)
         expect += expect[src];
       }
   };
-  copy(10, 5);     // written in the current lap
-  copy(40, 1000);  // previous lap, wrapping from 1023 to 0
-  copy(271, 100);  // longest copy
-  copy(32, 1023);  // wrap
+  copy(10, 5);    // written in the current lap
+  copy(40, 1000); // previous lap, wrapping from 1023 to 0
+  copy(271, 100); // longest copy
+  copy(32, 1023); // wrap
   s.control(EOR);
   std::string out;
   cr_assert(decode(s.bytes, out) == SldcResult::Ok);

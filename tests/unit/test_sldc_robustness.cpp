@@ -82,10 +82,10 @@ Test(sldc, every_prefix_of_valid_streams)
   const std::vector<std::string> lines = corpus_lines();
   const std::string event = encode_utf16le_with_bom(lines[265]);
   const std::pair<std::string, std::string> streams[] = {
-    {windows_heartbeat(), plain},
-    {sldc_compress(plain), plain},
-    {sldc_compress(event), event},
-    {unhex("ffb3a32b9ba1039ba3934b733ffd0000"), "test string"},
+      {windows_heartbeat(), plain},
+      {sldc_compress(plain), plain},
+      {sldc_compress(event), event},
+      {unhex("ffb3a32b9ba1039ba3934b733ffd0000"), "test string"},
   };
   for (const auto &[packed, expect] : streams)
     for (std::size_t n = 0; n <= packed.size(); ++n)
@@ -95,8 +95,7 @@ Test(sldc, every_prefix_of_valid_streams)
         if (r == SldcResult::Ok)
           cr_assert(out == expect, "prefix %zu of %zu decodes to different data", n, packed.size());
         else
-          cr_assert(r == SldcResult::Corrupt || r == SldcResult::NotSldc, "prefix %zu: %s", n,
-                    result_name(r));
+          cr_assert(r == SldcResult::Corrupt || r == SldcResult::NotSldc, "prefix %zu: %s", n, result_name(r));
       }
 }
 
@@ -161,11 +160,11 @@ Test(sldc, python_live_cross_check)
   cr_assert(dir != nullptr);
   const std::vector<std::string> lines = corpus_lines();
   const std::string inputs[] = {
-    heartbeat_plain(),
-    encode_utf16le_with_bom(lines[0]),
-    encode_utf16le_with_bom(lines[265]),
-    events_body(lines, 1000, 60 * 1024),
-    std::string(3000, '\xFF'),
+      heartbeat_plain(),
+      encode_utf16le_with_bom(lines[0]),
+      encode_utf16le_with_bom(lines[265]),
+      events_body(lines, 1000, 60 * 1024),
+      std::string(3000, '\xFF'),
   };
   int index = 0;
   for (const std::string &plain : inputs)
@@ -178,18 +177,17 @@ Test(sldc, python_live_cross_check)
       const std::string ours = sldc_compress(plain);
       write_file(cpp_out, ours);
       const std::string compress_cmd =
-        std::string("timeout 120 ") + python + " " + script + " compress " + in + " " + py_out;
+          std::string("timeout 120 ") + python + " " + script + " compress " + in + " " + py_out;
       cr_assert_eq(std::system(compress_cmd.c_str()), 0, "%s", compress_cmd.c_str());
       const std::string decompress_cmd =
-        std::string("timeout 120 ") + python + " " + script + " decompress " + cpp_out + " " + py_back;
+          std::string("timeout 120 ") + python + " " + script + " decompress " + cpp_out + " " + py_back;
       cr_assert_eq(std::system(decompress_cmd.c_str()), 0, "%s", decompress_cmd.c_str());
 
       const std::string theirs = read_file(py_out);
       std::string out;
       cr_assert(decode(theirs, out) == SldcResult::Ok, "input %d", index);
       cr_assert(out == plain, "input %d: python output decodes differently", index);
-      cr_assert(theirs == ours, "input %d: python %zu bytes, C++ %zu bytes", index, theirs.size(),
-                ours.size());
+      cr_assert(theirs == ours, "input %d: python %zu bytes, C++ %zu bytes", index, theirs.size(), ours.size());
       cr_assert(read_file(py_back) == plain, "input %d: python decoder differs", index);
       for (const std::string &f : {in, py_out, py_back, cpp_out})
         std::remove(f.c_str());

@@ -7,7 +7,6 @@
 
 #include <string>
 
-
 using wec::SubscriptionConfig;
 
 static SubscriptionConfig sample()
@@ -56,7 +55,7 @@ Test(uuid, name_based_uuid_is_rfc4122_version_5)
 {
   // RFC 4122 appendix B style check with the DNS namespace: uuid5(NAMESPACE_DNS, "python.org").
   EXPECT_STR(wec::name_based_uuid("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "python.org"),
-              "886313E1-3B8A-5372-9B90-0C9AEE199E5D");
+             "886313E1-3B8A-5372-9B90-0C9AEE199E5D");
 }
 
 Test(version, stable_for_unchanged_subscription_and_changes_with_visible_options)
@@ -92,7 +91,8 @@ Test(query, validation)
   cr_assert_not(wec::validate_query("<Query/>", error));
   cr_assert(error.find("<QueryList>") != std::string::npos);
   cr_assert_not(wec::validate_query("<QueryList><Query Id='0'/></QueryList>", error));
-  cr_assert_not(wec::validate_query("<!DOCTYPE QueryList [<!ENTITY x 'y'>]><QueryList><Query><Select>&x;</Select></Query></QueryList>", error));
+  cr_assert_not(wec::validate_query(
+      "<!DOCTYPE QueryList [<!ENTITY x 'y'>]><QueryList><Query><Select>&x;</Select></Query></QueryList>", error));
   cr_assert(error.find("DTD not allowed") == 0, "%s", error.c_str());
   // The query goes through the same hardened parser as everything a client sends.
   std::string crowded = "<QueryList><Query Id='0'><Select Path='Security'";

@@ -35,10 +35,11 @@ struct Pki
   Issued root, issuing, sibling, win01, win02, sibling_win01;
 
   Pki()
-    : root(make_cert("Test Root CA", nullptr, true, 1)), issuing(make_cert("Test Issuing CA", &root, true, 2)),
-      sibling(make_cert("Test Sibling CA", &root, true, 3)), win01(make_cert("win01.corp.example", &issuing, false, 101)),
-      win02(make_cert("win02.corp.example", &issuing, false, 0x1A2B3C)),
-      sibling_win01(make_cert("win01.corp.example", &sibling, false, 201))
+      : root(make_cert("Test Root CA", nullptr, true, 1)), issuing(make_cert("Test Issuing CA", &root, true, 2)),
+        sibling(make_cert("Test Sibling CA", &root, true, 3)),
+        win01(make_cert("win01.corp.example", &issuing, false, 101)),
+        win02(make_cert("win02.corp.example", &issuing, false, 0x1A2B3C)),
+        sibling_win01(make_cert("win01.corp.example", &sibling, false, 201))
   {
     char templ[] = "/tmp/wec-tls-trust-XXXXXX";
     cr_assert(mkdtemp(templ));
@@ -121,10 +122,7 @@ std::string verdict(const TlsTrust &trust, const std::vector<const Issued *> &ch
   return failure.reason + " | " + failure.hint;
 }
 
-std::string thumbprint(const Issued &ca)
-{
-  return sha1_hex(ca.cert.get());
-}
+std::string thumbprint(const Issued &ca) { return sha1_hex(ca.cert.get()); }
 
 const auto kLater = std::chrono::hours(2); // past any crl-reload-interval() of these tests
 
@@ -182,7 +180,7 @@ Test(tls_trust, a_pin_refuses_other_loaded_issuing_cas)
   EXPECT_STR(verdict(*trust, {&pki.win01}), "");
   const std::string refused = verdict(*trust, {&pki.sibling_win01});
   EXPECT_CONTAINS(refused, "its issuing CA /CN=Test Sibling CA (thumbprint " + thumbprint(pki.sibling) +
-                             ") is not a pinned issuing CA");
+                               ") is not a pinned issuing CA");
   EXPECT_CONTAINS(refused, "accepted issuing CAs: " + thumbprint(pki.issuing));
 }
 
@@ -217,12 +215,12 @@ Test(tls_trust, pins_that_match_no_loaded_ca_fail_the_load)
   Pki pki;
   TrustConfig config = pki.config();
   config.issuer_thumbprints = {thumbprint(pki.sibling)}; // a real CA, but not loaded
-  EXPECT_CONTAINS(load_error(config), "issuer-thumbprints(\"" + thumbprint(pki.sibling) +
-                                        "\") matches no CA in ca-file()/ca-dir()");
+  EXPECT_CONTAINS(load_error(config),
+                  "issuer-thumbprints(\"" + thumbprint(pki.sibling) + "\") matches no CA in ca-file()/ca-dir()");
   config.issuer_thumbprints.clear();
   config.issuer_files = {(pki.dir / "sibling.pem").string()};
-  EXPECT_CONTAINS(load_error(config), "/CN=Test Sibling CA (thumbprint " + thumbprint(pki.sibling) +
-                                        ") is not a CA in ca-file()/ca-dir()");
+  EXPECT_CONTAINS(load_error(config),
+                  "/CN=Test Sibling CA (thumbprint " + thumbprint(pki.sibling) + ") is not a CA in ca-file()/ca-dir()");
 }
 
 Test(tls_trust, thumbprints_are_normalised_or_refused)
@@ -234,7 +232,9 @@ Test(tls_trust, thumbprints_are_normalised_or_refused)
   EXPECT_STR(out, "ABCDEF0123456789ABCDEF0123456789ABCDEF01");
   cr_assert(!normalise_thumbprint("ABCDEF0123456789ABCDEF0123456789ABCDEF0", out, error));
   EXPECT_CONTAINS(error, "39 hexadecimal digits instead of 40");
-  cr_assert(!normalise_thumbprint("\xE2\x80\x8E" "ABCDEF0123456789ABCDEF0123456789ABCDEF01", out, error));
+  cr_assert(!normalise_thumbprint("\xE2\x80\x8E"
+                                  "ABCDEF0123456789ABCDEF0123456789ABCDEF01",
+                                  out, error));
   EXPECT_CONTAINS(error, "character 1 is not a hexadecimal digit (an invisible character");
   cr_assert(!normalise_thumbprint("ABCDEF0123456789ABCDEF0123456789ABCDEF0G", out, error));
   EXPECT_CONTAINS(error, "character 40 is not a hexadecimal digit");
@@ -299,7 +299,8 @@ Test(tls_trust, der_crls_are_read_and_rehash_links_count_once)
   unsigned char *der = nullptr;
   X509CrlPtr crl = make_crl(pki.issuing, {101});
   int len = i2d_X509_CRL(crl.get(), &der);
-  write_file(pki.dir / "crl.d" / "issuing.crl", std::string(reinterpret_cast<char *>(der), static_cast<std::size_t>(len)));
+  write_file(pki.dir / "crl.d" / "issuing.crl",
+             std::string(reinterpret_cast<char *>(der), static_cast<std::size_t>(len)));
   OPENSSL_free(der);
   write_file(pki.dir / "crl.d" / "root.crl", pem_of(make_crl(pki.root, {}).get()));
   fs::create_symlink("issuing.crl", pki.dir / "crl.d" / "0a1b2c3d.r0");

@@ -29,42 +29,40 @@
 
 using namespace wec::wsman;
 
-
-
 namespace {
 
 // ---- The envelopes of wef-protocol.md §1.3, byte for byte where the capture is known ----------
 
 const std::string kEnumerate =
-  R"(<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd" xmlns:b="http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xsd"><s:Header><a:To>http://srv.windomain.local:5985/wsman/SubscriptionManager/WEC</a:To><w:ResourceURI s:mustUnderstand="true">http://schemas.microsoft.com/wbem/wsman/1/SubscriptionManager/Subscription</w:ResourceURI><m:MachineID xmlns:m="http://schemas.microsoft.com/wbem/wsman/1/machineid" s:mustUnderstand="false">win10.windomain.local</m:MachineID><a:ReplyTo><a:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo><a:Action s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate</a:Action><w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize><a:MessageID>uuid:E9802257-6A7D-4C0D-BFA4-E81C7B1C447E</a:MessageID><w:Locale xml:lang="en-US" s:mustUnderstand="false" /><p:DataLocale xml:lang="en-US" s:mustUnderstand="false" /><p:SessionId s:mustUnderstand="false">uuid:D25DD033-C406-44AB-8443-85E1BC794F10</p:SessionId><p:OperationID s:mustUnderstand="false">uuid:03A3D1BB-9B16-4847-9F04-C9A8ED38E1E4</p:OperationID><p:SequenceId s:mustUnderstand="false">1</p:SequenceId><w:OperationTimeout>PT60.000S</w:OperationTimeout></s:Header><s:Body><n:Enumerate><w:OptimizeEnumeration/><w:MaxElements>32000</w:MaxElements></n:Enumerate></s:Body></s:Envelope>)";
+    R"(<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd" xmlns:b="http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xsd"><s:Header><a:To>http://srv.windomain.local:5985/wsman/SubscriptionManager/WEC</a:To><w:ResourceURI s:mustUnderstand="true">http://schemas.microsoft.com/wbem/wsman/1/SubscriptionManager/Subscription</w:ResourceURI><m:MachineID xmlns:m="http://schemas.microsoft.com/wbem/wsman/1/machineid" s:mustUnderstand="false">win10.windomain.local</m:MachineID><a:ReplyTo><a:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo><a:Action s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate</a:Action><w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize><a:MessageID>uuid:E9802257-6A7D-4C0D-BFA4-E81C7B1C447E</a:MessageID><w:Locale xml:lang="en-US" s:mustUnderstand="false" /><p:DataLocale xml:lang="en-US" s:mustUnderstand="false" /><p:SessionId s:mustUnderstand="false">uuid:D25DD033-C406-44AB-8443-85E1BC794F10</p:SessionId><p:OperationID s:mustUnderstand="false">uuid:03A3D1BB-9B16-4847-9F04-C9A8ED38E1E4</p:OperationID><p:SequenceId s:mustUnderstand="false">1</p:SequenceId><w:OperationTimeout>PT60.000S</w:OperationTimeout></s:Header><s:Body><n:Enumerate><w:OptimizeEnumeration/><w:MaxElements>32000</w:MaxElements></n:Enumerate></s:Body></s:Envelope>)";
 
 const std::string kEnd =
-  R"(<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To><w:ResourceURI s:mustUnderstand="true">http://schemas.microsoft.com/wbem/wsman/1/wsman/FullDuplex</w:ResourceURI><a:Action s:mustUnderstand="true">http://schemas.microsoft.com/wbem/wsman/1/wsman/End</a:Action><a:MessageID>uuid:5A622A71-B73A-426E-B1CB-048A6079EB23</a:MessageID><p:OperationID>uuid:03A3D1BB-9B16-4847-9F04-C9A8ED38E1E4</p:OperationID></s:Header><s:Body></s:Body></s:Envelope>)";
+    R"(<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To><w:ResourceURI s:mustUnderstand="true">http://schemas.microsoft.com/wbem/wsman/1/wsman/FullDuplex</w:ResourceURI><a:Action s:mustUnderstand="true">http://schemas.microsoft.com/wbem/wsman/1/wsman/End</a:Action><a:MessageID>uuid:5A622A71-B73A-426E-B1CB-048A6079EB23</a:MessageID><p:OperationID>uuid:03A3D1BB-9B16-4847-9F04-C9A8ED38E1E4</p:OperationID></s:Header><s:Body></s:Body></s:Envelope>)";
 
 const std::string kHeartbeat =
-  R"(<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><a:To>http://srv.windomain.local:5985/wsman/subscriptions/B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4/1</a:To><m:MachineID xmlns:m="http://schemas.microsoft.com/wbem/wsman/1/machineid" s:mustUnderstand="false">win10.windomain.local</m:MachineID><a:ReplyTo><a:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo><a:Action s:mustUnderstand="true">http://schemas.dmtf.org/wbem/wsman/1/wsman/Heartbeat</a:Action><w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize><a:MessageID>uuid:EEC04F74-A27D-4C3A-AEF5-BC5BF54359BA</a:MessageID><w:Locale xml:lang="en-US" s:mustUnderstand="false" /><p:DataLocale xml:lang="en-US" s:mustUnderstand="false" /><p:SessionId s:mustUnderstand="false">uuid:981C530F-BE2A-4AAB-BACB-6FB4CD1A14AB</p:SessionId><p:OperationID s:mustUnderstand="false">uuid:EA2EE566-2CC1-49A0-A726-BCE7DC356E22</p:OperationID><p:SequenceId s:mustUnderstand="false">1</p:SequenceId><w:OperationTimeout>PT60.000S</w:OperationTimeout><e:Identifier xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing">219C5353-5F3D-4CD7-A644-F6B69E57C1C1</e:Identifier><w:AckRequested/></s:Header><s:Body><w:Events></w:Events></s:Body></s:Envelope>)";
+    R"(<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><a:To>http://srv.windomain.local:5985/wsman/subscriptions/B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4/1</a:To><m:MachineID xmlns:m="http://schemas.microsoft.com/wbem/wsman/1/machineid" s:mustUnderstand="false">win10.windomain.local</m:MachineID><a:ReplyTo><a:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo><a:Action s:mustUnderstand="true">http://schemas.dmtf.org/wbem/wsman/1/wsman/Heartbeat</a:Action><w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize><a:MessageID>uuid:EEC04F74-A27D-4C3A-AEF5-BC5BF54359BA</a:MessageID><w:Locale xml:lang="en-US" s:mustUnderstand="false" /><p:DataLocale xml:lang="en-US" s:mustUnderstand="false" /><p:SessionId s:mustUnderstand="false">uuid:981C530F-BE2A-4AAB-BACB-6FB4CD1A14AB</p:SessionId><p:OperationID s:mustUnderstand="false">uuid:EA2EE566-2CC1-49A0-A726-BCE7DC356E22</p:OperationID><p:SequenceId s:mustUnderstand="false">1</p:SequenceId><w:OperationTimeout>PT60.000S</w:OperationTimeout><e:Identifier xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing">219C5353-5F3D-4CD7-A644-F6B69E57C1C1</e:Identifier><w:AckRequested/></s:Header><s:Body><w:Events></w:Events></s:Body></s:Envelope>)";
 
 const std::string kEvent1 =
-  R"(<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-WinRM' Guid='{a7975c8f-ac13-49f1-87da-5a984a4ab417}'/><EventID>254</EventID><Version>0</Version><Level>4</Level><Task>10</Task><Opcode>1</Opcode><Keywords>0x4000000000000004</Keywords><TimeCreated SystemTime='2022-09-21T14:48:21.6986159Z'/><EventRecordID>149141</EventRecordID><Correlation ActivityID='{cbb1e2a6-cdbd-0002-4ae4-b1cbbdcdd801}'/><Execution ProcessID='1204' ThreadID='3384'/><Channel>Microsoft-Windows-WinRM/Operational</Channel><Computer>win10.windomain.local</Computer><Security UserID='S-1-5-20'/></System><EventData><Data Name='operationName'>Enumeration</Data></EventData><RenderingInfo Culture='en-US'><Message>Activity Transfer &amp; "quotes" <not-a-tag></Message><Level>Information</Level><Task>Activity Transfer</Task><Opcode>Start</Opcode><Keywords><Keyword>Client</Keyword></Keywords></RenderingInfo></Event>)";
+    R"(<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-WinRM' Guid='{a7975c8f-ac13-49f1-87da-5a984a4ab417}'/><EventID>254</EventID><Version>0</Version><Level>4</Level><Task>10</Task><Opcode>1</Opcode><Keywords>0x4000000000000004</Keywords><TimeCreated SystemTime='2022-09-21T14:48:21.6986159Z'/><EventRecordID>149141</EventRecordID><Correlation ActivityID='{cbb1e2a6-cdbd-0002-4ae4-b1cbbdcdd801}'/><Execution ProcessID='1204' ThreadID='3384'/><Channel>Microsoft-Windows-WinRM/Operational</Channel><Computer>win10.windomain.local</Computer><Security UserID='S-1-5-20'/></System><EventData><Data Name='operationName'>Enumeration</Data></EventData><RenderingInfo Culture='en-US'><Message>Activity Transfer &amp; "quotes" <not-a-tag></Message><Level>Information</Level><Task>Activity Transfer</Task><Opcode>Start</Opcode><Keywords><Keyword>Client</Keyword></Keywords></RenderingInfo></Event>)";
 
 // Japanese RenderingInfo, a tab, a CR/LF pair and a non-BMP character.
 const std::string kEvent2 =
-  "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-WinRM' "
-  "Guid='{a7975c8f-ac13-49f1-87da-5a984a4ab417}'/><EventID>161</EventID><Version>0</Version><Level>2</Level>"
-  "<TimeCreated SystemTime='2022-09-21T14:48:22.0000001Z'/><EventRecordID>149161</EventRecordID>"
-  "<Channel>Microsoft-Windows-WinRM/Operational</Channel><Computer>win10.windomain.local</Computer></System>"
-  "<EventData><Data Name='authFailureMessage'>line1\r\nline2\tx \xF0\xA0\xAE\xB7</Data></EventData>"
-  "<RenderingInfo Culture='ja-JP'><Message>\xE3\x82\xA2\xE3\x82\xAB\xE3\x82\xA6\xE3\x83\xB3\xE3\x83\x88</Message>"
-  "</RenderingInfo></Event>";
+    "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider "
+    "Name='Microsoft-Windows-WinRM' "
+    "Guid='{a7975c8f-ac13-49f1-87da-5a984a4ab417}'/><EventID>161</EventID><Version>0</Version><Level>2</Level>"
+    "<TimeCreated SystemTime='2022-09-21T14:48:22.0000001Z'/><EventRecordID>149161</EventRecordID>"
+    "<Channel>Microsoft-Windows-WinRM/Operational</Channel><Computer>win10.windomain.local</Computer></System>"
+    "<EventData><Data Name='authFailureMessage'>line1\r\nline2\tx \xF0\xA0\xAE\xB7</Data></EventData>"
+    "<RenderingInfo Culture='ja-JP'><Message>\xE3\x82\xA2\xE3\x82\xAB\xE3\x82\xA6\xE3\x83\xB3\xE3\x83\x88</Message>"
+    "</RenderingInfo></Event>";
 
 const std::string kBookmarkList =
-  R"(<BookmarkList><Bookmark Channel="Microsoft-Windows-WinRM/Operational" RecordId="149161" IsCurrent="true"/></BookmarkList>)";
+    R"(<BookmarkList><Bookmark Channel="Microsoft-Windows-WinRM/Operational" RecordId="149161" IsCurrent="true"/></BookmarkList>)";
 
-std::string
-events_envelope(const std::vector<std::string> &events, const std::string &bookmark = kBookmarkList)
+std::string events_envelope(const std::vector<std::string> &events, const std::string &bookmark = kBookmarkList)
 {
   std::string out =
-    R"(<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><a:To>http://srv.windomain.local:5985/wsman/subscriptions/B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4/1</a:To><m:MachineID xmlns:m="http://schemas.microsoft.com/wbem/wsman/1/machineid" s:mustUnderstand="false">win10.windomain.local</m:MachineID><a:ReplyTo><a:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo><a:Action s:mustUnderstand="true">http://schemas.dmtf.org/wbem/wsman/1/wsman/Events</a:Action><w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize><a:MessageID>uuid:7DC1B2A4-0B45-4E45-9A9F-3C1D2E5F6A7B</a:MessageID><w:Locale xml:lang="en-US" s:mustUnderstand="false" /><p:DataLocale xml:lang="en-US" s:mustUnderstand="false" /><p:SessionId s:mustUnderstand="false">uuid:981C530F-BE2A-4AAB-BACB-6FB4CD1A14AB</p:SessionId><p:OperationID s:mustUnderstand="false">uuid:5E4A2F10-1D2B-4C3D-8E9F-0A1B2C3D4E5F</p:OperationID><p:SequenceId s:mustUnderstand="false">1</p:SequenceId><w:OperationTimeout>PT60.000S</w:OperationTimeout><e:Identifier xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing">219C5353-5F3D-4CD7-A644-F6B69E57C1C1</e:Identifier><w:Bookmark>)";
+      R"(<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><a:To>http://srv.windomain.local:5985/wsman/subscriptions/B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4/1</a:To><m:MachineID xmlns:m="http://schemas.microsoft.com/wbem/wsman/1/machineid" s:mustUnderstand="false">win10.windomain.local</m:MachineID><a:ReplyTo><a:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo><a:Action s:mustUnderstand="true">http://schemas.dmtf.org/wbem/wsman/1/wsman/Events</a:Action><w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize><a:MessageID>uuid:7DC1B2A4-0B45-4E45-9A9F-3C1D2E5F6A7B</a:MessageID><w:Locale xml:lang="en-US" s:mustUnderstand="false" /><p:DataLocale xml:lang="en-US" s:mustUnderstand="false" /><p:SessionId s:mustUnderstand="false">uuid:981C530F-BE2A-4AAB-BACB-6FB4CD1A14AB</p:SessionId><p:OperationID s:mustUnderstand="false">uuid:5E4A2F10-1D2B-4C3D-8E9F-0A1B2C3D4E5F</p:OperationID><p:SequenceId s:mustUnderstand="false">1</p:SequenceId><w:OperationTimeout>PT60.000S</w:OperationTimeout><e:Identifier xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing">219C5353-5F3D-4CD7-A644-F6B69E57C1C1</e:Identifier><w:Bookmark>)";
   out += bookmark;
   out += R"(</w:Bookmark><w:AckRequested/></s:Header><s:Body><w:Events>)";
   for (const auto &event : events)
@@ -78,11 +76,10 @@ events_envelope(const std::vector<std::string> &events, const std::string &bookm
 }
 
 const std::string kSubscriptionEnd =
-  R"(<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><a:To>http://wec.windomain.local:5985/wsman/subscriptions/0C98CAE1-5B2C-4F7E-9C39-3E8F1A2B4C5D</a:To><m:MachineID xmlns:m="http://schemas.microsoft.com/wbem/wsman/1/machineid" s:mustUnderstand="false">win10.windomain.local</m:MachineID><a:ReplyTo><a:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo><a:Action s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/eventing/SubscriptionEnd</a:Action><w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize><a:MessageID>uuid:1B7E3F22-9A1C-4D6E-8F2A-5C3B4D6E7F80</a:MessageID><w:Locale xml:lang="en-US" s:mustUnderstand="false" /><p:DataLocale xml:lang="en-US" s:mustUnderstand="false" /><p:SessionId s:mustUnderstand="false">uuid:2C8F4A33-AB2D-4E7F-9A3B-6D4C5E7F8091</p:SessionId><p:OperationID s:mustUnderstand="false">uuid:3D9A5B44-BC3E-4F80-AB4C-7E5D6F8091A2</p:OperationID><p:SequenceId s:mustUnderstand="false">1</p:SequenceId><w:OperationTimeout>PT0.500S</w:OperationTimeout><e:Identifier xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing">0C98CAE1-5B2C-4F7E-9C39-3E8F1A2B4C5D</e:Identifier><w:AckRequested/></s:Header><s:Body><e:SubscriptionEnd><e:SubscriptionManager><a:Address>http://wec.windomain.local:5985/wsman/subscriptions/0C98CAE1-5B2C-4F7E-9C39-3E8F1A2B4C5D</a:Address><a:ReferenceProperties><e:Identifier>820FEC3F-1A2B-4C3D-9E8F-A1B2C3D4E5F6</e:Identifier></a:ReferenceProperties></e:SubscriptionManager><e:Status>http://schemas.xmlsoap.org/ws/2004/08/eventing/SourceCancelling</e:Status><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="1717" Machine="win10.windomain.local"><f:Message><f:ProviderFault provider="Unknown provider" path="Unknown path"><t:ProviderError xmlns:t="http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog">Windows Event Forward Plugin failed
+    R"(<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><a:To>http://wec.windomain.local:5985/wsman/subscriptions/0C98CAE1-5B2C-4F7E-9C39-3E8F1A2B4C5D</a:To><m:MachineID xmlns:m="http://schemas.microsoft.com/wbem/wsman/1/machineid" s:mustUnderstand="false">win10.windomain.local</m:MachineID><a:ReplyTo><a:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo><a:Action s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/eventing/SubscriptionEnd</a:Action><w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize><a:MessageID>uuid:1B7E3F22-9A1C-4D6E-8F2A-5C3B4D6E7F80</a:MessageID><w:Locale xml:lang="en-US" s:mustUnderstand="false" /><p:DataLocale xml:lang="en-US" s:mustUnderstand="false" /><p:SessionId s:mustUnderstand="false">uuid:2C8F4A33-AB2D-4E7F-9A3B-6D4C5E7F8091</p:SessionId><p:OperationID s:mustUnderstand="false">uuid:3D9A5B44-BC3E-4F80-AB4C-7E5D6F8091A2</p:OperationID><p:SequenceId s:mustUnderstand="false">1</p:SequenceId><w:OperationTimeout>PT0.500S</w:OperationTimeout><e:Identifier xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing">0C98CAE1-5B2C-4F7E-9C39-3E8F1A2B4C5D</e:Identifier><w:AckRequested/></s:Header><s:Body><e:SubscriptionEnd><e:SubscriptionManager><a:Address>http://wec.windomain.local:5985/wsman/subscriptions/0C98CAE1-5B2C-4F7E-9C39-3E8F1A2B4C5D</a:Address><a:ReferenceProperties><e:Identifier>820FEC3F-1A2B-4C3D-9E8F-A1B2C3D4E5F6</e:Identifier></a:ReferenceProperties></e:SubscriptionManager><e:Status>http://schemas.xmlsoap.org/ws/2004/08/eventing/SourceCancelling</e:Status><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="1717" Machine="win10.windomain.local"><f:Message><f:ProviderFault provider="Unknown provider" path="Unknown path"><t:ProviderError xmlns:t="http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog">Windows Event Forward Plugin failed
    to read   events.</t:ProviderError></f:ProviderFault></f:Message></f:WSManFault></e:SubscriptionEnd></s:Body></s:Envelope>)";
 
-Message
-parse_ok(const std::string &xml)
+Message parse_ok(const std::string &xml)
 {
   Message m;
   std::string error;
@@ -92,8 +89,7 @@ parse_ok(const std::string &xml)
   return m;
 }
 
-std::string
-parse_error(const std::string &xml, const ParseLimits &limits = ParseLimits{})
+std::string parse_error(const std::string &xml, const ParseLimits &limits = ParseLimits{})
 {
   Message m;
   std::string error;
@@ -104,11 +100,7 @@ parse_error(const std::string &xml, const ParseLimits &limits = ParseLimits{})
   return error;
 }
 
-bool
-starts_with(const std::string &s, const std::string &prefix)
-{
-  return s.compare(0, prefix.size(), prefix) == 0;
-}
+bool starts_with(const std::string &s, const std::string &prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
 // ---- libxml2 helpers for checking what we build ------------------------------------------------
 
@@ -123,16 +115,16 @@ struct Doc
     cr_assert_not_null(doc, "not well-formed XML: %s", xml.c_str());
     xpath = xmlXPathNewContext(doc);
     const char *ns[][2] = {
-      {"s", "http://www.w3.org/2003/05/soap-envelope"},
-      {"a", "http://schemas.xmlsoap.org/ws/2004/08/addressing"},
-      {"n", "http://schemas.xmlsoap.org/ws/2004/09/enumeration"},
-      {"e", "http://schemas.xmlsoap.org/ws/2004/08/eventing"},
-      {"w", "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"},
-      {"p", "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"},
-      {"m", "http://schemas.microsoft.com/wbem/wsman/1/subscription"},
-      {"c", "http://schemas.xmlsoap.org/ws/2002/12/policy"},
-      {"auth", "http://schemas.microsoft.com/wbem/wsman/1/authentication"},
-      {"xsi", "http://www.w3.org/2001/XMLSchema-instance"},
+        {"s", "http://www.w3.org/2003/05/soap-envelope"},
+        {"a", "http://schemas.xmlsoap.org/ws/2004/08/addressing"},
+        {"n", "http://schemas.xmlsoap.org/ws/2004/09/enumeration"},
+        {"e", "http://schemas.xmlsoap.org/ws/2004/08/eventing"},
+        {"w", "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"},
+        {"p", "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"},
+        {"m", "http://schemas.microsoft.com/wbem/wsman/1/subscription"},
+        {"c", "http://schemas.xmlsoap.org/ws/2002/12/policy"},
+        {"auth", "http://schemas.microsoft.com/wbem/wsman/1/authentication"},
+        {"xsi", "http://www.w3.org/2001/XMLSchema-instance"},
     };
     for (auto &pair : ns)
       xmlXPathRegisterNs(xpath, BAD_CAST pair[0], BAD_CAST pair[1]);
@@ -162,8 +154,7 @@ struct Doc
   }
 };
 
-SubscriptionOffer
-sample_offer()
+SubscriptionOffer sample_offer()
 {
   SubscriptionOffer offer;
   offer.policy.name = "Security & <System>";
@@ -171,7 +162,7 @@ sample_offer()
   offer.identifier = "B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4";
   offer.delivery_address = "https://wec.windomain.local:5986/wsman/subscriptions/B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4";
   offer.policy.query =
-    R"(<QueryList><Query Id="0"><Select Path="Security">*[System[(Level=1  or Level=2)]]</Select><Select Path="Microsoft-Windows-WinRM/Operational">*</Select></Query></QueryList>)";
+      R"(<QueryList><Query Id="0"><Select Path="Security">*[System[(Level=1  or Level=2)]]</Select><Select Path="Microsoft-Windows-WinRM/Operational">*</Select></Query></QueryList>)";
   offer.policy.rendered_text = true;
   offer.policy.locale = "en-US";
   offer.policy.data_locale = "fr-FR";
@@ -189,8 +180,7 @@ sample_offer()
 }
 
 // True when `s` at `pos` is an upper-case GUID (8-4-4-4-12 hex digits).
-bool
-is_upper_guid_at(const std::string &s, size_t pos)
+bool is_upper_guid_at(const std::string &s, size_t pos)
 {
   if (pos + 36 > s.size())
     return false;
@@ -209,8 +199,7 @@ is_upper_guid_at(const std::string &s, size_t pos)
 }
 
 // Replaces every "uuid:<GUID>" that is a fresh id by a placeholder so shapes can be compared.
-std::string
-mask_ids(const std::string &xml, const std::set<std::string> &keep)
+std::string mask_ids(const std::string &xml, const std::set<std::string> &keep)
 {
   std::string out;
   size_t last = 0, pos;
@@ -282,7 +271,8 @@ Test(parse, heartbeat)
   cr_assert_eq(m.action, Action::Heartbeat);
   EXPECT_STR(m.message_id.c_str(), "uuid:EEC04F74-A27D-4C3A-AEF5-BC5BF54359BA");
   EXPECT_STR(m.identifier.c_str(), "219C5353-5F3D-4CD7-A644-F6B69E57C1C1");
-  EXPECT_STR(m.to.c_str(), "http://srv.windomain.local:5985/wsman/subscriptions/B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4/1");
+  EXPECT_STR(m.to.c_str(),
+             "http://srv.windomain.local:5985/wsman/subscriptions/B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4/1");
   EXPECT_STR(m.operation_id.c_str(), "uuid:EA2EE566-2CC1-49A0-A726-BCE7DC356E22");
   EXPECT_STR(m.session_id.c_str(), "uuid:981C530F-BE2A-4AAB-BACB-6FB4CD1A14AB");
   cr_assert(m.ack_requested);
@@ -316,9 +306,9 @@ Test(parse, events_with_bookmark)
 Test(parse, events_bookmark_multiple_channels_and_escapes)
 {
   std::string bookmark =
-    "<BookmarkList Direction=\"backward\">\n  <Bookmark Channel=\"Security\" RecordId=\"1\"/>"
-    "<Bookmark Channel=\"A &amp; B &lt;x&gt; &quot;q&quot;\" RecordId=\"18446744073709551615\" IsCurrent=\"true\"/>"
-    "</BookmarkList>";
+      "<BookmarkList Direction=\"backward\">\n  <Bookmark Channel=\"Security\" RecordId=\"1\"/>"
+      "<Bookmark Channel=\"A &amp; B &lt;x&gt; &quot;q&quot;\" RecordId=\"18446744073709551615\" IsCurrent=\"true\"/>"
+      "</BookmarkList>";
   Message m = parse_ok(events_envelope({kEvent1}, bookmark));
   cr_assert(m.bookmark.has_value());
   Doc again(*m.bookmark);
@@ -330,7 +320,8 @@ Test(parse, events_bookmark_multiple_channels_and_escapes)
 Test(parse, bookmark_with_namespace_declared_on_ancestor)
 {
   // Prefix declared on the Envelope: the serialised bookmark must declare it itself.
-  std::string xml = events_envelope({}, "<bm:BookmarkList><bm:Bookmark Channel=\"Security\" bm:RecordId=\"7\"/></bm:BookmarkList>");
+  std::string xml =
+      events_envelope({}, "<bm:BookmarkList><bm:Bookmark Channel=\"Security\" bm:RecordId=\"7\"/></bm:BookmarkList>");
   xml.insert(xml.find(" xmlns:s="), " xmlns:bm=\"urn:example:bookmark\"");
   Message m = parse_ok(xml);
   cr_assert(m.bookmark.has_value());
@@ -343,11 +334,11 @@ Test(parse, bookmark_that_is_not_a_bookmark_list_is_refused)
 {
   // Text would go back into the next Subscribe: an injected '</w:Bookmark>' once redirected events.
   const char *refused[] = {
-    " http://schemas.dmtf.org/wbem/wsman/1/wsman/bookmark/earliest ",
-    "&lt;/w:Bookmark&gt;&lt;w:Injected/&gt;",
-    "<BookmarkList/><BookmarkList/>",
-    "<Other/>",
-    "<BookmarkList/>trailing text",
+      " http://schemas.dmtf.org/wbem/wsman/1/wsman/bookmark/earliest ",
+      "&lt;/w:Bookmark&gt;&lt;w:Injected/&gt;",
+      "<BookmarkList/><BookmarkList/>",
+      "<Other/>",
+      "<BookmarkList/>trailing text",
   };
   for (const char *bookmark : refused)
     {
@@ -359,16 +350,13 @@ Test(parse, bookmark_that_is_not_a_bookmark_list_is_refused)
 Test(parse, bookmark_is_re_serialised_escaped_and_without_comments)
 {
   Message m = parse_ok(events_envelope(
-    {}, "<BookmarkList><!-- x --><Bookmark Channel='a&lt;/w:Bookmark&gt;' RecordId='1'/>\n</BookmarkList>"));
+      {}, "<BookmarkList><!-- x --><Bookmark Channel='a&lt;/w:Bookmark&gt;' RecordId='1'/>\n</BookmarkList>"));
   cr_assert(m.bookmark.has_value());
   EXPECT_STR(m.bookmark->c_str(),
              "<BookmarkList><Bookmark Channel=\"a&lt;/w:Bookmark&gt;\" RecordId=\"1\"/></BookmarkList>");
 }
 
-Test(parse, empty_bookmark_is_no_bookmark)
-{
-  cr_assert_not(parse_ok(events_envelope({}, "  ")).bookmark.has_value());
-}
+Test(parse, empty_bookmark_is_no_bookmark) { cr_assert_not(parse_ok(events_envelope({}, "  ")).bookmark.has_value()); }
 
 Test(parse, bookmark_over_the_size_cap_is_refused)
 {
@@ -400,27 +388,30 @@ Test(bookmark, stored_text_is_checked_again)
 Test(parse, events_non_xml_character_survives_via_codec)
 {
   // \x05 inside an event: replaced by U+FFFD by the codec, so the batch still parses.
-  std::string event = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><EventData><Data>a\x05" "b</Data></EventData></Event>";
+  std::string event = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><EventData><Data>a\x05"
+                      "b</Data></EventData></Event>";
   std::string body = wec::codec::encode_utf16le_with_bom(events_envelope({event, kEvent1}));
   std::string utf8, error;
   cr_assert(wec::codec::decode_body(body, utf8, error), "%s", error.c_str());
   Message m = parse_ok(utf8);
   cr_assert_eq(m.events.size(), 2u);
-  cr_assert(m.events[0].find("a\xEF\xBF\xBD" "b") != std::string::npos);
+  cr_assert(m.events[0].find("a\xEF\xBF\xBD"
+                             "b") != std::string::npos);
   cr_assert(m.events[1] == kEvent1);
 }
 
 Test(parse, events_as_elements_instead_of_cdata)
 {
   std::string xml = events_envelope({});
-  std::string element = "<w:Event Action=\"http://schemas.dmtf.org/wbem/wsman/1/wsman/Event\"><Event "
-                        "xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\"><System><EventID>4624</EventID>"
-                        "</System></Event></w:Event>";
+  std::string element =
+      "<w:Event Action=\"http://schemas.dmtf.org/wbem/wsman/1/wsman/Event\"><Event "
+      "xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\"><System><EventID>4624</EventID>"
+      "</System></Event></w:Event>";
   xml.insert(xml.find("</w:Events>"), element);
   Message m = parse_ok(xml);
   cr_assert_eq(m.events.size(), 1u);
   EXPECT_STR(m.events[0].c_str(), "<Event xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\">"
-                                        "<System><EventID>4624</EventID></System></Event>");
+                                  "<System><EventID>4624</EventID></System></Event>");
 }
 
 Test(parse, subscription_end_with_fault)
@@ -460,7 +451,8 @@ Test(parse, unknown_action_is_not_an_error)
 Test(parse, identifier_inside_reference_parameters)
 {
   std::string xml = kHeartbeat;
-  std::string direct = R"(<e:Identifier xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing">219C5353-5F3D-4CD7-A644-F6B69E57C1C1</e:Identifier>)";
+  std::string direct =
+      R"(<e:Identifier xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing">219C5353-5F3D-4CD7-A644-F6B69E57C1C1</e:Identifier>)";
   xml.replace(xml.find(direct), direct.size(),
               "<a:ReferenceParameters><Version>1</Version><e:Identifier>AAAABBBB-5F3D-4CD7-A644-F6B69E57C1C1"
               "</e:Identifier></a:ReferenceParameters>");
@@ -477,14 +469,14 @@ Test(parse, identifier_inside_reference_parameters)
 Test(parse, prefixes_do_not_matter)
 {
   std::string xml =
-    R"(<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Header>)"
-    R"(<Action xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing">http://schemas.dmtf.org/wbem/wsman/1/wsman/Events</Action>)"
-    R"(<x:MessageID xmlns:x="http://schemas.xmlsoap.org/ws/2004/08/addressing">uuid:abc-lower</x:MessageID>)"
-    R"(<ev:Identifier xmlns:ev="http://schemas.xmlsoap.org/ws/2004/08/eventing">ID-1</ev:Identifier>)"
-    R"(<a:AckRequested xmlns:a="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"/>)"
-    R"(<w:Action xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">not-the-action</w:Action>)"
-    R"(</env:Header><env:Body><ws:Events xmlns:ws="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">)"
-    R"(<ws:Event><![CDATA[<Event/>]]></ws:Event><Event><![CDATA[ignored: no namespace]]></Event></ws:Events></env:Body></env:Envelope>)";
+      R"(<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Header>)"
+      R"(<Action xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing">http://schemas.dmtf.org/wbem/wsman/1/wsman/Events</Action>)"
+      R"(<x:MessageID xmlns:x="http://schemas.xmlsoap.org/ws/2004/08/addressing">uuid:abc-lower</x:MessageID>)"
+      R"(<ev:Identifier xmlns:ev="http://schemas.xmlsoap.org/ws/2004/08/eventing">ID-1</ev:Identifier>)"
+      R"(<a:AckRequested xmlns:a="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"/>)"
+      R"(<w:Action xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">not-the-action</w:Action>)"
+      R"(</env:Header><env:Body><ws:Events xmlns:ws="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">)"
+      R"(<ws:Event><![CDATA[<Event/>]]></ws:Event><Event><![CDATA[ignored: no namespace]]></Event></ws:Events></env:Body></env:Envelope>)";
   Message m = parse_ok(xml);
   cr_assert_eq(m.action, Action::Events);
   EXPECT_STR(m.message_id.c_str(), "uuid:abc-lower");
@@ -514,12 +506,13 @@ Test(refuse, not_xml)
 Test(refuse, wrong_root)
 {
   EXPECT_STR(parse_error("<Envelope/>").c_str(), "not a SOAP 1.2 envelope (root is {}Envelope)");
-  std::string soap11 = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Header/><s:Body/></s:Envelope>";
+  std::string soap11 =
+      "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Header/><s:Body/></s:Envelope>";
   EXPECT_STR(parse_error(soap11).c_str(),
-                   "not a SOAP 1.2 envelope (root is {http://schemas.xmlsoap.org/soap/envelope/}Envelope)");
+             "not a SOAP 1.2 envelope (root is {http://schemas.xmlsoap.org/soap/envelope/}Envelope)");
   // Right namespace, wrong name.
   EXPECT_STR(parse_error("<s:Body xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"/>").c_str(),
-                   "not a SOAP 1.2 envelope (root is {http://www.w3.org/2003/05/soap-envelope}Body)");
+             "not a SOAP 1.2 envelope (root is {http://www.w3.org/2003/05/soap-envelope}Body)");
 }
 
 Test(refuse, no_action)
@@ -545,8 +538,9 @@ Test(refuse, no_message_id)
 
 Test(refuse, no_header_or_body)
 {
-  EXPECT_STR(parse_error("<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body/></s:Envelope>").c_str(),
-                   "SOAP envelope has no s:Header");
+  EXPECT_STR(
+      parse_error("<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body/></s:Envelope>").c_str(),
+      "SOAP envelope has no s:Header");
   std::string xml = kEnd;
   xml.erase(xml.find("<s:Body>"), std::string("<s:Body></s:Body>").size());
   EXPECT_STR(parse_error(xml).c_str(), "SOAP envelope has no s:Body");
@@ -704,7 +698,7 @@ Test(responses, ack_shape)
   Message request = parse_ok(kHeartbeat);
   std::string ack = build_ack(request);
   std::string expected =
-    R"(<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><a:Action>http://schemas.dmtf.org/wbem/wsman/1/wsman/Ack</a:Action><a:MessageID>uuid:X</a:MessageID><p:OperationID s:mustUnderstand="false">uuid:EA2EE566-2CC1-49A0-A726-BCE7DC356E22</p:OperationID><p:SequenceId>1</p:SequenceId><a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To><a:RelatesTo>uuid:EEC04F74-A27D-4C3A-AEF5-BC5BF54359BA</a:RelatesTo></s:Header><s:Body></s:Body></s:Envelope>)";
+      R"(<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><a:Action>http://schemas.dmtf.org/wbem/wsman/1/wsman/Ack</a:Action><a:MessageID>uuid:X</a:MessageID><p:OperationID s:mustUnderstand="false">uuid:EA2EE566-2CC1-49A0-A726-BCE7DC356E22</p:OperationID><p:SequenceId>1</p:SequenceId><a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To><a:RelatesTo>uuid:EEC04F74-A27D-4C3A-AEF5-BC5BF54359BA</a:RelatesTo></s:Header><s:Body></s:Body></s:Envelope>)";
   std::string masked = mask_ids(ack, {request.operation_id, request.message_id});
   EXPECT_STR(masked.c_str(), expected.c_str());
 
@@ -734,18 +728,28 @@ Test(responses, enumerate_response_https)
   std::string xml = build_enumerate_response(request, {offer});
   cr_assert(xml.find("Compression") == std::string::npos);
   cr_assert(xml.find("> <") == std::string::npos && xml.find(">\n") == std::string::npos);
-  cr_assert(starts_with(xml, R"(<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><a:Action>http://schemas.xmlsoap.org/ws/2004/09/enumeration/EnumerateResponse</a:Action><a:MessageID>uuid:)"));
-  cr_assert(xml.find(R"(</a:MessageID><a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To><p:OperationID s:mustUnderstand="false">uuid:03A3D1BB-9B16-4847-9F04-C9A8ED38E1E4</p:OperationID><p:SequenceId>1</p:SequenceId><a:RelatesTo>uuid:E9802257-6A7D-4C0D-BFA4-E81C7B1C447E</a:RelatesTo></s:Header><s:Body><n:EnumerateResponse><n:EnumerationContext></n:EnumerationContext><w:Items><m:Subscription xmlns:m="http://schemas.microsoft.com/wbem/wsman/1/subscription"><m:Version>uuid:219C5353-5F3D-4CD7-A644-F6B69E57C1C1</m:Version><s:Envelope )") != std::string::npos);
+  cr_assert(starts_with(
+      xml,
+      R"(<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><a:Action>http://schemas.xmlsoap.org/ws/2004/09/enumeration/EnumerateResponse</a:Action><a:MessageID>uuid:)"));
+  cr_assert(
+      xml.find(
+          R"(</a:MessageID><a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To><p:OperationID s:mustUnderstand="false">uuid:03A3D1BB-9B16-4847-9F04-C9A8ED38E1E4</p:OperationID><p:SequenceId>1</p:SequenceId><a:RelatesTo>uuid:E9802257-6A7D-4C0D-BFA4-E81C7B1C447E</a:RelatesTo></s:Header><s:Body><n:EnumerateResponse><n:EnumerationContext></n:EnumerationContext><w:Items><m:Subscription xmlns:m="http://schemas.microsoft.com/wbem/wsman/1/subscription"><m:Version>uuid:219C5353-5F3D-4CD7-A644-F6B69E57C1C1</m:Version><s:Envelope )") !=
+      std::string::npos);
   cr_assert(xml.find(R"(</w:Items><w:EndOfSequence/></n:EnumerateResponse></s:Body></s:Envelope>)") ==
-            xml.size() - std::string(R"(</w:Items><w:EndOfSequence/></n:EnumerateResponse></s:Body></s:Envelope>)").size());
+            xml.size() -
+                std::string(R"(</w:Items><w:EndOfSequence/></n:EnumerateResponse></s:Body></s:Envelope>)").size());
   // Filter and bookmark are inserted verbatim.
-  cr_assert(xml.find("<w:Filter Dialect=\"http://schemas.microsoft.com/win/2004/08/events/eventquery\">" + offer.policy.query +
-                     "</w:Filter><w:Bookmark>" + kBookmarkList + "</w:Bookmark><w:SendBookmarks/></e:Subscribe>") !=
-            std::string::npos);
-  cr_assert(xml.find(R"(<w:ConnectionRetry Total="5">PT60.0S</w:ConnectionRetry><w:MaxTime>PT30.000S</w:MaxTime><w:MaxEnvelopeSize Policy="Notify">512000</w:MaxEnvelopeSize><w:Locale xml:lang="en-US" s:mustUnderstand="false" /><p:DataLocale xml:lang="fr-FR" s:mustUnderstand="false" /><w:ContentEncoding>UTF-16</w:ContentEncoding></e:Delivery>)") !=
-            std::string::npos);
-  cr_assert(xml.find(R"(<auth:Authentication Profile="http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"><auth:ClientCertificate><auth:Thumbprint Role="issuer">0123456789ABCDEF0123456789ABCDEF01234567</auth:Thumbprint><auth:Thumbprint Role="issuer">FEDCBA9876543210FEDCBA9876543210FEDCBA98</auth:Thumbprint></auth:ClientCertificate></auth:Authentication>)") !=
-            std::string::npos);
+  cr_assert(xml.find("<w:Filter Dialect=\"http://schemas.microsoft.com/win/2004/08/events/eventquery\">" +
+                     offer.policy.query + "</w:Filter><w:Bookmark>" + kBookmarkList +
+                     "</w:Bookmark><w:SendBookmarks/></e:Subscribe>") != std::string::npos);
+  cr_assert(
+      xml.find(
+          R"(<w:ConnectionRetry Total="5">PT60.0S</w:ConnectionRetry><w:MaxTime>PT30.000S</w:MaxTime><w:MaxEnvelopeSize Policy="Notify">512000</w:MaxEnvelopeSize><w:Locale xml:lang="en-US" s:mustUnderstand="false" /><p:DataLocale xml:lang="fr-FR" s:mustUnderstand="false" /><w:ContentEncoding>UTF-16</w:ContentEncoding></e:Delivery>)") !=
+      std::string::npos);
+  cr_assert(
+      xml.find(
+          R"(<auth:Authentication Profile="http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"><auth:ClientCertificate><auth:Thumbprint Role="issuer">0123456789ABCDEF0123456789ABCDEF01234567</auth:Thumbprint><auth:Thumbprint Role="issuer">FEDCBA9876543210FEDCBA9876543210FEDCBA98</auth:Thumbprint></auth:ClientCertificate></auth:Authentication>)") !=
+      std::string::npos);
 
   Doc doc(xml);
   const std::string sub = "/s:Envelope/s:Body/n:EnumerateResponse/w:Items/m:Subscription";
@@ -758,10 +762,13 @@ Test(responses, enumerate_response_https)
   cr_assert_eq(doc.count("/s:Envelope/s:Body/n:EnumerateResponse/n:EnumerationContext[not(node())]"), 1);
   cr_assert_eq(doc.count("/s:Envelope/s:Body/n:EnumerateResponse/w:EndOfSequence"), 1);
   EXPECT_STR(doc.string(sub + "/m:Version").c_str(), "uuid:219C5353-5F3D-4CD7-A644-F6B69E57C1C1");
-  EXPECT_STR(doc.string(env + "/s:Header/a:Action").c_str(), "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe");
-  EXPECT_STR(doc.string(env + "/s:Header/w:ResourceURI").c_str(), "http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog");
+  EXPECT_STR(doc.string(env + "/s:Header/a:Action").c_str(),
+             "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe");
+  EXPECT_STR(doc.string(env + "/s:Header/w:ResourceURI").c_str(),
+             "http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog");
   EXPECT_STR(doc.string(env + "/s:Header/w:MaxEnvelopeSize").c_str(), "512000");
-  EXPECT_STR(doc.string(env + "/s:Header/w:OptionSet/w:Option[@Name='SubscriptionName']").c_str(), "Security & <System>");
+  EXPECT_STR(doc.string(env + "/s:Header/w:OptionSet/w:Option[@Name='SubscriptionName']").c_str(),
+             "Security & <System>");
   EXPECT_STR(doc.string(env + "/s:Header/w:OptionSet/w:Option[@Name='ContentFormat']").c_str(), "RenderedText");
   EXPECT_STR(doc.string(env + "/s:Header/w:OptionSet/w:Option[@Name='CDATA']/@xsi:nil").c_str(), "true");
   cr_assert_eq(doc.count(env + "/s:Header/w:OptionSet/w:Option[@Name='IgnoreChannelError'][@xsi:nil='true']"), 1);
@@ -840,12 +847,13 @@ Test(responses, enumerate_response_kerberos_earliest_and_several_offers)
 
   const std::string env_a = subs + "[1]/s:Envelope";
   const std::string del_a = env_a + "/s:Body/e:Subscribe/e:Delivery";
-  cr_assert_eq(doc.count(del_a + "/e:NotifyTo/c:Policy/c:ExactlyOne/c:All/auth:Authentication"
-                                 "[@Profile='http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/spnego-kerberos']"),
+  cr_assert_eq(doc.count(del_a +
+                         "/e:NotifyTo/c:Policy/c:ExactlyOne/c:All/auth:Authentication"
+                         "[@Profile='http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/spnego-kerberos']"),
                1);
   cr_assert_eq(doc.count("//auth:Thumbprint"), 2); // only offer b's
   EXPECT_STR(doc.string(env_a + "/s:Body/e:Subscribe/w:Bookmark").c_str(),
-                   "http://schemas.dmtf.org/wbem/wsman/1/wsman/bookmark/earliest");
+             "http://schemas.dmtf.org/wbem/wsman/1/wsman/bookmark/earliest");
   cr_assert_eq(doc.count(env_a + "/s:Header/w:OptionSet/w:Option[@Name='ReadExistingEvents'][@xsi:nil='true']"), 1);
   cr_assert_eq(doc.count(env_a + "/s:Header/w:OptionSet/w:Option[@Name='IgnoreChannelError']"), 0);
   EXPECT_STR(doc.string(env_a + "/s:Header/w:OptionSet/w:Option[@Name='ContentFormat']").c_str(), "Raw");
@@ -859,16 +867,18 @@ Test(responses, enumerate_response_kerberos_earliest_and_several_offers)
   EXPECT_STR(doc.string(del_a + "/w:MaxTime").c_str(), "PT900.000S");
   EXPECT_STR(doc.string(del_a + "/w:MaxEnvelopeSize").c_str(), "153600");
   EXPECT_STR(doc.string(env_a + "/s:Header/w:MaxEnvelopeSize").c_str(), "153600");
-  cr_assert(xml.find("</w:MaxTime><w:MaxElements>250</w:MaxElements><w:MaxEnvelopeSize Policy=\"Notify\">") != std::string::npos);
+  cr_assert(xml.find("</w:MaxTime><w:MaxElements>250</w:MaxElements><w:MaxEnvelopeSize Policy=\"Notify\">") !=
+            std::string::npos);
 
   const std::string env_b = subs + "[2]/s:Envelope";
   EXPECT_STR(doc.string(subs + "[2]/m:Version").c_str(), "uuid:11111111-2222-3333-4444-555555555555");
   cr_assert_eq(doc.count(env_b + "/s:Body/e:Subscribe/w:Bookmark"), 0);
   cr_assert_eq(doc.count(env_b + "/s:Body/e:Subscribe/w:SendBookmarks"), 1);
   EXPECT_STR(doc.string(env_b + "/s:Body/e:Subscribe/e:EndTo/a:ReferenceProperties/e:Identifier").c_str(),
-                   "66666666-7777-8888-9999-000000000000");
+             "66666666-7777-8888-9999-000000000000");
   // Every embedded Subscribe has its own fresh MessageID.
-  EXPECT_STR_NE(doc.string(env_a + "/s:Header/a:MessageID").c_str(), doc.string(env_b + "/s:Header/a:MessageID").c_str());
+  EXPECT_STR_NE(doc.string(env_a + "/s:Header/a:MessageID").c_str(),
+                doc.string(env_b + "/s:Header/a:MessageID").c_str());
 
   // No offers: still a valid, empty enumeration.
   Doc empty(build_enumerate_response(request, {}));
@@ -945,7 +955,9 @@ Test(performance, events_envelope_500k)
     cr_assert(parse_message(utf8, again, error));
   });
 
-  std::fprintf(stderr, "Events envelope: %zu bytes UTF-8 (%zu bytes UTF-16), %zu events: parse %.3f ms, decode+parse %.3f ms (median CPU time)\n",
+  std::fprintf(stderr,
+               "Events envelope: %zu bytes UTF-8 (%zu bytes UTF-16), %zu events: parse %.3f ms, decode+parse %.3f ms "
+               "(median CPU time)\n",
                xml.size(), body.size(), events.size(), parse_ms, both_ms);
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   cr_assert_lt(parse_ms, 50.0); // instrumented build: only catch pathological behaviour

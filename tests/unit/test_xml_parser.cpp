@@ -106,22 +106,18 @@ std::string parse_error(const std::string &xml, const ParseLimits &limits = Pars
   return error;
 }
 
-bool contains(const std::string &text, const std::string &part)
-{
-  return text.find(part) != std::string::npos;
-}
+bool contains(const std::string &text, const std::string &part) { return text.find(part) != std::string::npos; }
 
 } // namespace
 
-#define expect_field(event, name, expected)                                                                  \
-  do                                                                                                         \
-    {                                                                                                        \
-      const std::string actual_value_ = value_of((event), (name));                                           \
-      const std::string expected_value_ = (expected);                                                        \
-      cr_expect(actual_value_ == expected_value_, "%s: expected [%s], got [%s]", std::string(name).c_str(), \
-                expected_value_.c_str(), actual_value_.c_str());                                              \
-    }                                                                                                        \
-  while (0)
+#define expect_field(event, name, expected)                                                                            \
+  do                                                                                                                   \
+    {                                                                                                                  \
+      const std::string actual_value_ = value_of((event), (name));                                                     \
+      const std::string expected_value_ = (expected);                                                                  \
+      cr_expect(actual_value_ == expected_value_, "%s: expected [%s], got [%s]", std::string(name).c_str(),            \
+                expected_value_.c_str(), actual_value_.c_str());                                                       \
+  } while (0)
 
 // ---------------------------------------------------------------------------------------------
 // Layout of real events
@@ -207,12 +203,11 @@ Test(xml_parser, nameless_data_items_become_one_list)
 
 Test(xml_parser, list_items_are_quoted_only_when_needed)
 {
-  ParsedEvent event = parse_ok(kEventOpen +
-                               "<EventData><Data>plain</Data><Data>a,b</Data><Data>say \"hi\"</Data>"
-                               "<Data>C:\\Windows</Data><Data> lead</Data><Data>trail\t</Data><Data/>"
-                               "<Data>inner space</Data></EventData>"
-                               "<RenderingInfo Culture='en-US'><Keywords><Keyword>Audit Success</Keyword>"
-                               "<Keyword>Foo</Keyword></Keywords></RenderingInfo></Event>");
+  ParsedEvent event = parse_ok(kEventOpen + "<EventData><Data>plain</Data><Data>a,b</Data><Data>say \"hi\"</Data>"
+                                            "<Data>C:\\Windows</Data><Data> lead</Data><Data>trail\t</Data><Data/>"
+                                            "<Data>inner space</Data></EventData>"
+                                            "<RenderingInfo Culture='en-US'><Keywords><Keyword>Audit Success</Keyword>"
+                                            "<Keyword>Foo</Keyword></Keywords></RenderingInfo></Event>");
 
   expect_field(event, "Event.EventData.Data",
                "plain,\"a,b\",\"say \\\"hi\\\"\",\"C:\\\\Windows\",\" lead\",\"trail\t\",\"\",inner space");
@@ -222,9 +217,9 @@ Test(xml_parser, list_items_are_quoted_only_when_needed)
 
 Test(xml_parser, single_occurrence_is_never_quoted)
 {
-  ParsedEvent event = parse_ok(kEventOpen +
-                               "<EventData><Data> a,\"b\" </Data></EventData>"
-                               "<RenderingInfo><Keywords><Keyword>x,y</Keyword></Keywords></RenderingInfo></Event>");
+  ParsedEvent event =
+      parse_ok(kEventOpen + "<EventData><Data> a,\"b\" </Data></EventData>"
+                            "<RenderingInfo><Keywords><Keyword>x,y</Keyword></Keywords></RenderingInfo></Event>");
 
   expect_field(event, "Event.EventData.Data", " a,\"b\" ");
   expect_field(event, "Event.RenderingInfo.Keywords.Keyword", "x,y");
@@ -232,10 +227,10 @@ Test(xml_parser, single_occurrence_is_never_quoted)
 
 Test(xml_parser, repeated_paths_and_names_merge_in_first_position)
 {
-  ParsedEvent event = parse_ok(kEventOpen +
-                               "<EventData><Data Name='Port'>1</Data><Data Name='Other'>x</Data>"
-                               "<Data Name='Port'>2</Data><Binary>00</Binary><Binary>FF</Binary></EventData>"
-                               "<UserData><A><B>1</B></A><A><B>2</B></A></UserData></Event>");
+  ParsedEvent event =
+      parse_ok(kEventOpen + "<EventData><Data Name='Port'>1</Data><Data Name='Other'>x</Data>"
+                            "<Data Name='Port'>2</Data><Binary>00</Binary><Binary>FF</Binary></EventData>"
+                            "<UserData><A><B>1</B></A><A><B>2</B></A></UserData></Event>");
 
   expect_field(event, "Event.EventData.Data.Port", "1,2");
   expect_field(event, "Event.EventData.Binary", "00,FF");
@@ -246,10 +241,10 @@ Test(xml_parser, repeated_paths_and_names_merge_in_first_position)
 
 Test(xml_parser, empty_elements)
 {
-  ParsedEvent event = parse_ok(kEventOpen +
-                               "<System><Security/><Correlation/><Opcode></Opcode><Keywords>  </Keywords>"
-                               "<Execution ProcessID='4' ThreadID=''/></System>"
-                               "<EventData><Data Name='Empty'/><Data Name='Blank'> </Data></EventData></Event>");
+  ParsedEvent event =
+      parse_ok(kEventOpen + "<System><Security/><Correlation/><Opcode></Opcode><Keywords>  </Keywords>"
+                            "<Execution ProcessID='4' ThreadID=''/></System>"
+                            "<EventData><Data Name='Empty'/><Data Name='Blank'> </Data></EventData></Event>");
 
   cr_expect_eq(count_named(event, "Event.System.Security"), 0);
   cr_expect_eq(count_named(event, "Event.System.Correlation"), 0);
@@ -300,9 +295,8 @@ Test(xml_parser, user_data_is_walked_generically)
   expect_field(event, "Event.System.Security._UserID", "S-1-5-18");
 
   // Prefixes are dropped from element and attribute names.
-  ParsedEvent prefixed = parse_ok(kEventOpen +
-                                  "<UserData><u:Change xmlns:u='urn:example'><u:Item u:kind='k'>v</u:Item>"
-                                  "</u:Change></UserData></Event>");
+  ParsedEvent prefixed = parse_ok(kEventOpen + "<UserData><u:Change xmlns:u='urn:example'><u:Item u:kind='k'>v</u:Item>"
+                                               "</u:Change></UserData></Event>");
   expect_field(prefixed, "Event.UserData.Change.Item", "v");
   expect_field(prefixed, "Event.UserData.Change.Item._kind", "k");
 }
@@ -318,7 +312,8 @@ Test(xml_parser, japanese_rendering_info)
   expect_field(event, "Event.RenderingInfo.Keywords.Keyword", "成功の監査");
 
   const std::string message = value_of(event, "Event.RenderingInfo.Message");
-  cr_expect(message.rfind("アカウントが正常にログオンしました。\r\n\r\nサブジェクト:\r\n\tセキュリティ ID:\t\tS-1-0-0", 0) == 0,
+  cr_expect(message.rfind("アカウントが正常にログオンしました。\r\n\r\nサブジェクト:\r\n\tセキュリティ ID:\t\tS-1-0-0",
+                          0) == 0,
             "message starts with [%.120s]", message.c_str());
   cr_expect(contains(message, "\tログオン プロセス:\t\tNtLmSsp \r\n"));
   cr_expect(contains(message, "アクセスされたコンピューターで生成されます。"));
@@ -329,7 +324,8 @@ Test(xml_parser, astral_plane_characters_round_trip)
 {
   ParsedEvent event = parse_ok(kEventOpen + "<EventData><Data Name='Literal'>名前" + kAstralCharacter +
                                "野家</Data><Data Name='Reference'>&#x20BB7;&#134071;</Data></EventData>"
-                               "<System><Computer>" + kAstralCharacter + "</Computer></System></Event>");
+                               "<System><Computer>" +
+                               kAstralCharacter + "</Computer></System></Event>");
 
   expect_field(event, "Event.EventData.Data.Literal", "名前" + kAstralCharacter + "野家");
   expect_field(event, "Event.EventData.Data.Reference", kAstralCharacter + kAstralCharacter);
@@ -338,11 +334,11 @@ Test(xml_parser, astral_plane_characters_round_trip)
 
 Test(xml_parser, character_references_and_predefined_entities)
 {
-  ParsedEvent event = parse_ok(kEventOpen +
-                               "<EventData><Data Name='Lines'>one&#13;&#10;two&#10;</Data>"
-                               "<Data Name='Escaped'>&lt;a href=&quot;x&quot;&gt;&amp;&apos;</Data>"
-                               "<Data Name='Cdata'>a<![CDATA[<b>&amp;]]>c</Data></EventData>"
-                               "<System><Provider Name='A&amp;B &lt;&#38;#38;&gt;' Guid='x&#13;&#10;y'/></System></Event>");
+  ParsedEvent event = parse_ok(
+      kEventOpen + "<EventData><Data Name='Lines'>one&#13;&#10;two&#10;</Data>"
+                   "<Data Name='Escaped'>&lt;a href=&quot;x&quot;&gt;&amp;&apos;</Data>"
+                   "<Data Name='Cdata'>a<![CDATA[<b>&amp;]]>c</Data></EventData>"
+                   "<System><Provider Name='A&amp;B &lt;&#38;#38;&gt;' Guid='x&#13;&#10;y'/></System></Event>");
 
   expect_field(event, "Event.EventData.Data.Lines", "one\r\ntwo\n");
   expect_field(event, "Event.EventData.Data.Escaped", "<a href=\"x\">&'");
@@ -413,11 +409,12 @@ Test(xml_parser, external_entities_are_refused_and_not_fetched, .timeout = 20)
   close(secret_fd);
 
   const std::string documents[] = {
-    "<!DOCTYPE Event [<!ENTITY xxe SYSTEM '" + url + "'>]>" + kEventOpen + "<System><Computer>&xxe;</Computer></System></Event>",
-    "<!DOCTYPE Event [<!ENTITY xxe SYSTEM 'file://" + std::string(secret_path) + "'>]>" + kEventOpen +
-      "<System><Computer>&xxe;</Computer></System></Event>",
-    "<!DOCTYPE Event SYSTEM '" + url + "'>" + kEventOpen + "</Event>",
-    "<!DOCTYPE Event [<!ENTITY % remote SYSTEM '" + url + "'> %remote;]>" + kEventOpen + "</Event>",
+      "<!DOCTYPE Event [<!ENTITY xxe SYSTEM '" + url + "'>]>" + kEventOpen +
+          "<System><Computer>&xxe;</Computer></System></Event>",
+      "<!DOCTYPE Event [<!ENTITY xxe SYSTEM 'file://" + std::string(secret_path) + "'>]>" + kEventOpen +
+          "<System><Computer>&xxe;</Computer></System></Event>",
+      "<!DOCTYPE Event SYSTEM '" + url + "'>" + kEventOpen + "</Event>",
+      "<!DOCTYPE Event [<!ENTITY % remote SYSTEM '" + url + "'> %remote;]>" + kEventOpen + "</Event>",
   };
   for (const std::string &document : documents)
     {
@@ -496,7 +493,8 @@ Test(xml_parser, field_names_are_limited)
   std::string error = parse_error(kEventOpen + "<" + at_limit + "N>x</" + at_limit + "N></Event>");
   cr_expect(error.rfind("field name longer than 512 bytes at line 1, column ", 0) == 0, "error: %s", error.c_str());
   // A Data Name and an attribute name are part of the field name.
-  error = parse_error(kEventOpen + "<EventData><Data Name='" + std::string(600, 'D') + "'>x</Data></EventData></Event>");
+  error =
+      parse_error(kEventOpen + "<EventData><Data Name='" + std::string(600, 'D') + "'>x</Data></EventData></Event>");
   cr_expect(contains(error, "field name longer than 512 bytes"), "error: %s", error.c_str());
   error = parse_error(kEventOpen + "<System><Provider " + std::string(600, 'a') + "='x'/></System></Event>");
   cr_expect(contains(error, "field name longer than 512 bytes"), "error: %s", error.c_str());
@@ -527,7 +525,8 @@ Test(xml_parser, markup_built_to_be_slow_is_refused_before_libxml2)
   for (int i = 0; i < 40000; ++i)
     attributes += " a" + std::to_string(i) + "='1'";
   std::string error = parse_error(kEventOpen + "<System" + attributes + "/></Event>");
-  cr_expect(error.rfind("more than 64 attributes on one element at line 1, column ", 0) == 0, "error: %s", error.c_str());
+  cr_expect(error.rfind("more than 64 attributes on one element at line 1, column ", 0) == 0, "error: %s",
+            error.c_str());
   std::string names = kEventOpen + "<UserData>";
   for (int i = 0; i < 10001; ++i)
     names += "<n" + std::to_string(i) + "/>";
@@ -596,7 +595,7 @@ Test(xml_parser, errors_are_not_printed_to_stderr)
   any_parsed |= parse_event(kEventOpen + "\xFF\xFE</Event>", event, error);
   // The text is UTF-8 whatever its declaration says: the declaration is ignored, without a word.
   const bool declared_charset_ignored =
-    parse_event("<?xml version='1.0' encoding='no-such-charset'?><Event/>", event, error);
+      parse_event("<?xml version='1.0' encoding='no-such-charset'?><Event/>", event, error);
   any_parsed |= parse_event("<!DOCTYPE Event [<!ENTITY a 'b'>]><Event>&a;</Event>", event, error);
   any_parsed |= parse_event(kEventOpen + "&undeclared;</Event>", event, error);
 
@@ -670,7 +669,8 @@ Test(xml_parser, every_corpus_event_parses)
           continue;
         }
       ++parsed;
-      with_event_id += !event.summary.event_id.empty() && value_of(event, "Event.System.EventID") == event.summary.event_id;
+      with_event_id +=
+          !event.summary.event_id.empty() && value_of(event, "Event.System.EventID") == event.summary.event_id;
       with_provider += !event.summary.provider.empty();
       with_time += !event.summary.time_created.empty();
       long long seconds = 0;
@@ -701,20 +701,20 @@ struct TimeCase
 Test(system_time, valid_times)
 {
   const TimeCase cases[] = {
-    {"2024-05-01T10:00:00.1234567Z", 1714557600, 123456},
-    {"2021-04-26T15:16:03.9789958Z", 1619450163, 978995},
-    {"1970-01-01T00:00:00Z", 0, 0},
-    {"2024-05-01T10:00:00Z", 1714557600, 0},
-    {"2024-05-01T10:00:00.5Z", 1714557600, 500000},
-    {"2024-05-01T10:00:00.000001Z", 1714557600, 1},
-    {"2024-05-01T10:00:00.123456789Z", 1714557600, 123456},
-    {"2024-05-01T12:00:00.25+02:00", 1714557600, 250000},
-    {"2024-05-01T04:30:00-05:30", 1714557600, 0},
-    {"2024-02-29T23:59:59Z", 1709251199, 0},
-    {"2000-03-01T00:00:00Z", 951868800, 0},
-    {"1969-12-31T23:59:59.5Z", -1, 500000},
-    {"1601-01-01T00:00:00Z", -11644473600LL, 0},
-    {"9999-12-31T23:59:59.9999999Z", 253402300799LL, 999999},
+      {"2024-05-01T10:00:00.1234567Z", 1714557600, 123456},
+      {"2021-04-26T15:16:03.9789958Z", 1619450163, 978995},
+      {"1970-01-01T00:00:00Z", 0, 0},
+      {"2024-05-01T10:00:00Z", 1714557600, 0},
+      {"2024-05-01T10:00:00.5Z", 1714557600, 500000},
+      {"2024-05-01T10:00:00.000001Z", 1714557600, 1},
+      {"2024-05-01T10:00:00.123456789Z", 1714557600, 123456},
+      {"2024-05-01T12:00:00.25+02:00", 1714557600, 250000},
+      {"2024-05-01T04:30:00-05:30", 1714557600, 0},
+      {"2024-02-29T23:59:59Z", 1709251199, 0},
+      {"2000-03-01T00:00:00Z", 951868800, 0},
+      {"1969-12-31T23:59:59.5Z", -1, 500000},
+      {"1601-01-01T00:00:00Z", -11644473600LL, 0},
+      {"9999-12-31T23:59:59.9999999Z", 253402300799LL, 999999},
   };
   for (const TimeCase &time_case : cases)
     {
@@ -729,29 +729,29 @@ Test(system_time, valid_times)
 Test(system_time, invalid_times)
 {
   const char *cases[] = {
-    "",
-    "garbage",
-    "2024-05-01T10:00:00",            // no zone
-    "2024-05-01T10:00:00.1234567",    // no zone
-    "2024-05-01T10:00:00.Z",          // dot without digits
-    "2024-05-01T10:00:00.1234567890Z", // ten digits
-    "2024-05-01 10:00:00Z",
-    "2024-05-01T10:00:00Zjunk",
-    "2024-05-01T10:00:00z",
-    "2024-13-01T10:00:00Z",
-    "2024-00-01T10:00:00Z",
-    "2023-02-29T10:00:00Z",
-    "2024-04-31T10:00:00Z",
-    "2024-05-01T24:00:00Z",
-    "2024-05-01T10:60:00Z",
-    "2024-05-01T10:00:61Z",
-    "2024-05-01T10:00:00+0200",
-    "2024-05-01T10:00:00+2:00",
-    "2024-05-01T10:00:00+24:00",
-    "24-05-01T10:00:00Z",
-    "2024-5-01T10:00:00Z",
-    "+2024-05-01T10:00:00Z",
-    "2024-05-01T10:00:00.12a4Z",
+      "",
+      "garbage",
+      "2024-05-01T10:00:00",             // no zone
+      "2024-05-01T10:00:00.1234567",     // no zone
+      "2024-05-01T10:00:00.Z",           // dot without digits
+      "2024-05-01T10:00:00.1234567890Z", // ten digits
+      "2024-05-01 10:00:00Z",
+      "2024-05-01T10:00:00Zjunk",
+      "2024-05-01T10:00:00z",
+      "2024-13-01T10:00:00Z",
+      "2024-00-01T10:00:00Z",
+      "2023-02-29T10:00:00Z",
+      "2024-04-31T10:00:00Z",
+      "2024-05-01T24:00:00Z",
+      "2024-05-01T10:60:00Z",
+      "2024-05-01T10:00:61Z",
+      "2024-05-01T10:00:00+0200",
+      "2024-05-01T10:00:00+2:00",
+      "2024-05-01T10:00:00+24:00",
+      "24-05-01T10:00:00Z",
+      "2024-5-01T10:00:00Z",
+      "+2024-05-01T10:00:00Z",
+      "2024-05-01T10:00:00.12a4Z",
   };
   for (const char *text : cases)
     {
@@ -771,26 +771,26 @@ Test(system_time, invalid_times)
 Test(sdata_param_name, maps_relative_names)
 {
   const std::pair<const char *, const char *> cases[] = {
-    {"Event.EventData.Data.TargetUserName", "TargetUserName"},
-    {"Event.EventData.Data", "Data"},
-    {"Event.EventData.Binary", "Binary"},
-    {"Event.System.EventID", "EventID"},
-    {"Event.System.Provider._Name", "Provider_Name"},
-    {"Event.System.TimeCreated._SystemTime", "TimeCreated_SystemTime"},
-    {"Event.System.Execution._ThreadID", "Execution_ThreadID"},
-    {"Event.System.EventID._Qualifiers", "EventID_Qualifiers"},
-    {"Event.UserData.CbsUpdateChangeState.UpdateName", "UpdateName"},
-    {"Event.UserData.LogFileCleared.Sub.Item._attr", "Sub_Item_attr"},
-    {"Event.RenderingInfo.Message", "Rendering_Message"},
-    {"Event.RenderingInfo._Culture", "Rendering_Culture"},
-    {"Event.RenderingInfo.Keywords.Keyword", "Rendering_Keywords_Keyword"},
-    {"System.Computer", "Computer"},
-    {"Other.Thing", "Other_Thing"},
-    // payload fields named like System fields keep both values apart
-    {"Event.EventData.Data.Channel", "Data_Channel"},
-    {"Event.EventData.Data.Level", "Data_Level"},
-    {"Event.UserData.LogFileCleared.Channel", "Data_Channel"},
-    {"Event.EventData.Data.ChannelName", "ChannelName"},
+      {"Event.EventData.Data.TargetUserName", "TargetUserName"},
+      {"Event.EventData.Data", "Data"},
+      {"Event.EventData.Binary", "Binary"},
+      {"Event.System.EventID", "EventID"},
+      {"Event.System.Provider._Name", "Provider_Name"},
+      {"Event.System.TimeCreated._SystemTime", "TimeCreated_SystemTime"},
+      {"Event.System.Execution._ThreadID", "Execution_ThreadID"},
+      {"Event.System.EventID._Qualifiers", "EventID_Qualifiers"},
+      {"Event.UserData.CbsUpdateChangeState.UpdateName", "UpdateName"},
+      {"Event.UserData.LogFileCleared.Sub.Item._attr", "Sub_Item_attr"},
+      {"Event.RenderingInfo.Message", "Rendering_Message"},
+      {"Event.RenderingInfo._Culture", "Rendering_Culture"},
+      {"Event.RenderingInfo.Keywords.Keyword", "Rendering_Keywords_Keyword"},
+      {"System.Computer", "Computer"},
+      {"Other.Thing", "Other_Thing"},
+      // payload fields named like System fields keep both values apart
+      {"Event.EventData.Data.Channel", "Data_Channel"},
+      {"Event.EventData.Data.Level", "Data_Level"},
+      {"Event.UserData.LogFileCleared.Channel", "Data_Channel"},
+      {"Event.EventData.Data.ChannelName", "ChannelName"},
   };
   for (const auto &[relative_name, expected] : cases)
     {

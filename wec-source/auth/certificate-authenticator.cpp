@@ -12,9 +12,8 @@ class CertificateConnection final : public ConnectionAuth
 {
 public:
   CertificateConnection(const TlsTrust &trust, const LogFunction &log, std::string peer, std::string listener)
-    : trust_(trust), log_(log), peer_(std::move(peer)), listener_(std::move(listener))
-  {
-  }
+      : trust_(trust), log_(log), peer_(std::move(peer)), listener_(std::move(listener))
+  {}
 
   const Identity &identity() const override { return identity_; }
 

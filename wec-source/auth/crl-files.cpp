@@ -81,7 +81,8 @@ CrlFiles::Stamps CrlFiles::current_stamps(std::vector<std::string> &paths, std::
   for (const auto &path : paths)
     {
       Stamp stamp;
-      struct stat st{};
+      struct stat st
+      {};
       if (stat(path.c_str(), &st) == 0)
         {
           stamp.present = true;
@@ -120,7 +121,8 @@ bool CrlFiles::load(std::vector<LoadedCrl> &crls, std::string &error)
   // `openssl rehash` links (<hash>.r0) name the same files: read each file once, under its own
   // name rather than a link's, so that log lines name the file the operator knows.
   std::stable_partition(paths.begin(), paths.end(), [](const std::string &path) {
-    struct stat st{};
+    struct stat st
+    {};
     return lstat(path.c_str(), &st) == 0 && !S_ISLNK(st.st_mode);
   });
   std::vector<std::string> files_read;

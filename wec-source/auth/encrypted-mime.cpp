@@ -12,10 +12,7 @@ constexpr std::string_view kOctetStream = "application/octet-stream";
 constexpr std::size_t kMaxPartHeaderLines = 16;
 constexpr std::size_t kMaxTrailingBlanks = 64;
 
-char lower(char c)
-{
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool iequals(std::string_view a, std::string_view b)
 {
@@ -32,10 +29,7 @@ bool istarts_with(std::string_view s, std::string_view prefix)
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
 
-bool is_space(char c)
-{
-  return c == ' ' || c == '\t';
-}
+bool is_space(char c) { return c == ' ' || c == '\t'; }
 
 std::string_view trim(std::string_view s)
 {
@@ -398,15 +392,15 @@ bool parse(std::string_view content_type, std::string_view body, EncryptedBody &
   // inside the ciphertext, which may contain anything.
   std::string_view closing_tail = rest;
   std::size_t stripped = 0;
-  while (!closing_tail.empty() && (closing_tail.back() == '\r' || closing_tail.back() == '\n' ||
-                                   is_space(closing_tail.back())) && stripped < kMaxTrailingBlanks)
+  while (!closing_tail.empty() &&
+         (closing_tail.back() == '\r' || closing_tail.back() == '\n' || is_space(closing_tail.back())) &&
+         stripped < kMaxTrailingBlanks)
     {
       closing_tail.remove_suffix(1);
       ++stripped;
     }
   const std::size_t closing_size = boundary.size() + 4;
-  if (closing_tail.size() < closing_size ||
-      closing_tail.substr(closing_tail.size() - closing_size, 2) != "--" ||
+  if (closing_tail.size() < closing_size || closing_tail.substr(closing_tail.size() - closing_size, 2) != "--" ||
       closing_tail.substr(closing_tail.size() - boundary.size() - 2, boundary.size()) != boundary ||
       closing_tail.substr(closing_tail.size() - 2) != "--")
     {

@@ -41,17 +41,17 @@ bool is_encrypted_content_type(std::string_view content_type);
 struct EncryptedBody
 {
   Protocol protocol = Protocol::Kerberos;
-  std::string_view original_type;   // "application/soap+xml;charset=UTF-16"
-  std::size_t original_length = 0;  // OriginalContent Length (plaintext bytes)
-  std::string_view token_header;    // the L bytes after the le32 length
-  std::string_view ciphertext;      // everything up to the closing boundary
+  std::string_view original_type;  // "application/soap+xml;charset=UTF-16"
+  std::size_t original_length = 0; // OriginalContent Length (plaintext bytes)
+  std::string_view token_header;   // the L bytes after the le32 length
+  std::string_view ciphertext;     // everything up to the closing boundary
 };
 
 enum class ParseError
 {
   None,
-  BadContentType,  // not multipart/encrypted, unknown protocol, no boundary
-  Malformed,       // framing missing, truncated or inconsistent
+  BadContentType, // not multipart/encrypted, unknown protocol, no boundary
+  Malformed,      // framing missing, truncated or inconsistent
 };
 
 // Parses a body. On failure returns false, sets `error` to one line and `kind`.

@@ -28,18 +28,14 @@ bool equals_ignoring_case(std::string_view a, std::string_view b)
 }
 
 // 401 with both schemes a WinRM client may use.
-Answer challenge()
-{
-  return Answer{kUnauthorized, {{kWwwAuthenticate, "Kerberos"}, {kWwwAuthenticate, "Negotiate"}}};
-}
+Answer challenge() { return Answer{kUnauthorized, {{kWwwAuthenticate, "Kerberos"}, {kWwwAuthenticate, "Negotiate"}}}; }
 
 class KerberosConnection final : public ConnectionAuth
 {
 public:
   KerberosConnection(const KerberosAcceptor &acceptor, const LogFunction &log, std::string peer, std::string listener)
-    : acceptor_(acceptor), log_(log), peer_(std::move(peer)), listener_(std::move(listener))
-  {
-  }
+      : acceptor_(acceptor), log_(log), peer_(std::move(peer)), listener_(std::move(listener))
+  {}
 
   const Identity &identity() const override { return identity_; }
   bool accept_certificate_chain(const std::vector<std::string_view> &) override { return false; }
@@ -56,8 +52,8 @@ private:
   Identity identity_;
   std::unique_ptr<SecurityContext> context_; // the latest accepted Authorization of this connection
   // Of the current request:
-  HeaderList answer_headers_;              // WWW-Authenticate with the AP-REP
-  bool authenticated_by_request_ = false;  // it carried the Authorization that authenticated it
+  HeaderList answer_headers_;             // WWW-Authenticate with the AP-REP
+  bool authenticated_by_request_ = false; // it carried the Authorization that authenticated it
 };
 
 std::optional<Answer> KerberosConnection::authenticate_request(const char *authorization)
@@ -84,7 +80,9 @@ std::optional<Answer> KerberosConnection::authenticate_request(const char *autho
   else
     {
       log_(LogLevel::Error, "windowsevent: unsupported HTTP authentication scheme, answered 401",
-           {{"peer", peer_}, {"listener", listener_}, {"scheme", clip(scheme_name, 40)},
+           {{"peer", peer_},
+            {"listener", listener_},
+            {"scheme", clip(scheme_name, 40)},
             {"hint", "forwarders must use Kerberos (Basic and NTLM are refused)"}});
       return challenge();
     }
@@ -110,7 +108,7 @@ std::optional<Answer> KerberosConnection::authenticate_request(const char *autho
   if (!outcome.reply_token.empty())
     answer_headers_.emplace_back(kWwwAuthenticate,
                                  std::string(scheme == AuthScheme::Kerberos ? "Kerberos" : "Negotiate") + " " +
-                                   base64_encode(outcome.reply_token));
+                                     base64_encode(outcome.reply_token));
   return std::nullopt;
 }
 
@@ -121,7 +119,9 @@ std::optional<Answer> KerberosConnection::open_body(const std::string &content_t
   if (content_type.rfind("multipart/encrypted", 0) != 0)
     {
       log_(LogLevel::Error, "windowsevent: unencrypted request on a Kerberos connection refused, answered 400",
-           {{"peer", peer_}, {"identity", clip(identity_.name)}, {"content_type", clip(content_type)},
+           {{"peer", peer_},
+            {"identity", clip(identity_.name)},
+            {"content_type", clip(content_type)},
             {"hint", "forwarders encrypt every message on HTTP; is a proxy rewriting the traffic?"}});
       return Answer{kBadRequest, {}};
     }
@@ -130,7 +130,9 @@ std::optional<Answer> KerberosConnection::open_body(const std::string &content_t
   if (!context_->unwrap(content_type, body, plaintext, error, problem))
     {
       log_(LogLevel::Error, "windowsevent: encrypted request body refused, answered 400",
-           {{"peer", peer_}, {"identity", clip(identity_.name)}, {"reason", clip(error, 400)},
+           {{"peer", peer_},
+            {"identity", clip(identity_.name)},
+            {"reason", clip(error, 400)},
             {"hint", "the body was altered on the way or encrypted with another connection's context"}});
       // The client counted that message, the context did not: a new connection starts both afresh.
       return Answer{kBadRequest, {{"Connection", "close"}}};
@@ -155,8 +157,7 @@ class KerberosAuthenticator final : public Authenticator
 {
 public:
   KerberosAuthenticator(const KerberosAcceptor &acceptor, LogFunction log) : acceptor_(acceptor), log_(std::move(log))
-  {
-  }
+  {}
 
   AuthMethod method() const override { return AuthMethod::Kerberos; }
 

@@ -33,8 +33,7 @@ void append_status(std::string &out, OM_uint32 code, int type)
             out += "; ";
           out += printable(text);
         }
-    }
-  while (context != 0 && ++rounds < 8);
+  } while (context != 0 && ++rounds < 8);
 }
 
 bool contains_ci(std::string_view hay, std::string_view needle)
@@ -44,8 +43,8 @@ bool contains_ci(std::string_view hay, std::string_view needle)
   for (std::size_t i = 0; i + needle.size() <= hay.size(); ++i)
     {
       std::size_t j = 0;
-      while (j < needle.size() &&
-             std::tolower(static_cast<unsigned char>(hay[i + j])) == std::tolower(static_cast<unsigned char>(needle[j])))
+      while (j < needle.size() && std::tolower(static_cast<unsigned char>(hay[i + j])) ==
+                                      std::tolower(static_cast<unsigned char>(needle[j])))
         ++j;
       if (j == needle.size())
         return true;
@@ -62,11 +61,10 @@ const std::string &base_message(krb5_error_code code)
     std::string reason;
     if (!open_krb5(ctx, reason))
       return t;
-    for (krb5_error_code c :
-         {KRB5KRB_AP_ERR_SKEW, KRB5KRB_AP_ERR_TKT_NYV, KRB5KRB_AP_ERR_TKT_EXPIRED, KRB5KRB_AP_ERR_REPEAT,
-          KRB5KRB_AP_ERR_BADKEYVER, KRB5KRB_AP_ERR_NOKEY, KRB5KRB_AP_ERR_NOT_US, KRB5KRB_AP_WRONG_PRINC,
-          KRB5_KT_NOTFOUND, KRB5_KT_KVNONOTFOUND, KRB5KRB_AP_ERR_BAD_INTEGRITY, KRB5KRB_AP_ERR_MODIFIED,
-          KRB5_BAD_ENCTYPE})
+    for (krb5_error_code c : {KRB5KRB_AP_ERR_SKEW, KRB5KRB_AP_ERR_TKT_NYV, KRB5KRB_AP_ERR_TKT_EXPIRED,
+                              KRB5KRB_AP_ERR_REPEAT, KRB5KRB_AP_ERR_BADKEYVER, KRB5KRB_AP_ERR_NOKEY,
+                              KRB5KRB_AP_ERR_NOT_US, KRB5KRB_AP_WRONG_PRINC, KRB5_KT_NOTFOUND, KRB5_KT_KVNONOTFOUND,
+                              KRB5KRB_AP_ERR_BAD_INTEGRITY, KRB5KRB_AP_ERR_MODIFIED, KRB5_BAD_ENCTYPE})
       {
         krb5_clear_error_message(ctx.get());
         t.emplace_back(c, krb5_message(ctx.get(), c));
@@ -201,12 +199,12 @@ Diagnosis diagnose_accept_failure(OM_uint32 major, OM_uint32 minor, const TokenI
     }
 
   const bool key_error =
-    minor_is(minor, text, KRB5KRB_AP_ERR_BADKEYVER) || minor_is(minor, text, KRB5KRB_AP_ERR_NOKEY) ||
-    minor_is(minor, text, KRB5KRB_AP_ERR_NOT_US) || minor_is(minor, text, KRB5KRB_AP_WRONG_PRINC) ||
-    minor_is(minor, text, KRB5_KT_NOTFOUND) || minor_is(minor, text, KRB5_KT_KVNONOTFOUND) ||
-    minor_is(minor, text, KRB5KRB_AP_ERR_BAD_INTEGRITY) || minor_is(minor, text, KRB5KRB_AP_ERR_MODIFIED) ||
-    minor_is(minor, text, KRB5_BAD_ENCTYPE) || contains_ci(text, "keytab") || contains_ci(text, "kvno") ||
-    contains_ci(text, "enctype") || contains_ci(text, "decrypt");
+      minor_is(minor, text, KRB5KRB_AP_ERR_BADKEYVER) || minor_is(minor, text, KRB5KRB_AP_ERR_NOKEY) ||
+      minor_is(minor, text, KRB5KRB_AP_ERR_NOT_US) || minor_is(minor, text, KRB5KRB_AP_WRONG_PRINC) ||
+      minor_is(minor, text, KRB5_KT_NOTFOUND) || minor_is(minor, text, KRB5_KT_KVNONOTFOUND) ||
+      minor_is(minor, text, KRB5KRB_AP_ERR_BAD_INTEGRITY) || minor_is(minor, text, KRB5KRB_AP_ERR_MODIFIED) ||
+      minor_is(minor, text, KRB5_BAD_ENCTYPE) || contains_ci(text, "keytab") || contains_ci(text, "kvno") ||
+      contains_ci(text, "enctype") || contains_ci(text, "decrypt");
   if (key_error)
     {
       // The keytab may have been replaced since startup: look at it as it is now.

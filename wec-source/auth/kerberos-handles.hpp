@@ -12,8 +12,7 @@ namespace wec::auth::detail {
 
 // One library handle. Every krb5 and GSSAPI handle is a pointer whose "none" value is null
 // (GSS_C_NO_NAME, GSS_C_NO_CREDENTIAL and GSS_C_NO_CONTEXT included); `Release` frees it.
-template <typename T, typename Release>
-class Handle
+template <typename T, typename Release> class Handle
 {
 public:
   Handle() = default;
@@ -22,8 +21,7 @@ public:
   Handle(const Handle &) = delete;
   Handle &operator=(const Handle &) = delete;
   Handle(Handle &&other) noexcept : handle_(std::exchange(other.handle_, nullptr)), release_(std::move(other.release_))
-  {
-  }
+  {}
   Handle &operator=(Handle &&other) noexcept
   {
     if (this != &other)

@@ -19,8 +19,8 @@ inline constexpr std::string_view kOidNtlm("\x2b\x06\x01\x04\x01\x82\x37\x02\x02
 
 struct TicketInfo
 {
-  bool parsed = false;       // sname and realm found
-  std::string service;       // "HTTP/localhost@WEC.TEST"
+  bool parsed = false; // sname and realm found
+  std::string service; // "HTTP/localhost@WEC.TEST"
   bool has_etype = false;
   std::int32_t etype = 0;
   bool has_kvno = false;
@@ -30,16 +30,16 @@ struct TicketInfo
 enum class TokenKind
 {
   Unknown,
-  Krb5,        // InitialContextToken with the krb5 OID (standard or Microsoft's)
-  Spnego,      // NegTokenInit inside [APPLICATION 0] with the SPNEGO OID
-  SpnegoResp,  // a bare NegTokenResp ([1]), i.e. a continuation
-  Ntlm,        // a raw NTLMSSP message
+  Krb5,       // InitialContextToken with the krb5 OID (standard or Microsoft's)
+  Spnego,     // NegTokenInit inside [APPLICATION 0] with the SPNEGO OID
+  SpnegoResp, // a bare NegTokenResp ([1]), i.e. a continuation
+  Ntlm,       // a raw NTLMSSP message
 };
 
 struct TokenInfo
 {
   TokenKind kind = TokenKind::Unknown;
-  bool ntlm = false;       // NTLM is what the client is actually using
+  bool ntlm = false; // NTLM is what the client is actually using
   TicketInfo ticket;
 };
 

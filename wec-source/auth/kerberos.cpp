@@ -23,8 +23,8 @@ using namespace detail;
 namespace {
 
 const char *const kNtlmRefused =
-  "Negotiate offered NTLM, which is refused: the forwarder must use Kerberos (is the collector's name in DNS "
-  "and its SPN registered?)";
+    "Negotiate offered NTLM, which is refused: the forwarder must use Kerberos (is the collector's name in DNS "
+    "and its SPN registered?)";
 
 // GSSAPI takes OIDs as mutable descriptors; it never writes through them.
 gss_OID_desc oid_desc(std::string_view oid)
@@ -43,8 +43,8 @@ bool acquire(const std::string &ktname, gss_name_t name, gss_OID mech, GssCred &
   gss_key_value_set_desc store = {1, &element};
   gss_OID_set_desc mechs = {1, mech};
   OM_uint32 minor = 0;
-  OM_uint32 major = gss_acquire_cred_from(&minor, name, GSS_C_INDEFINITE, &mechs, GSS_C_ACCEPT, &store, cred.out(),
-                                          nullptr, nullptr);
+  OM_uint32 major =
+      gss_acquire_cred_from(&minor, name, GSS_C_INDEFINITE, &mechs, GSS_C_ACCEPT, &store, cred.out(), nullptr, nullptr);
   if (GSS_ERROR(major))
     {
       error = gss_text(major, minor);
@@ -95,12 +95,8 @@ AcceptOutcome GssAcceptor::accept(AuthScheme scheme, std::string_view token) con
   gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
   switch (info.kind)
     {
-    case TokenKind::Krb5:
-      cred = krb5_cred_.get();
-      break;
-    case TokenKind::Spnego:
-      cred = spnego_cred_.get();
-      break;
+    case TokenKind::Krb5: cred = krb5_cred_.get(); break;
+    case TokenKind::Spnego: cred = spnego_cred_.get(); break;
     case TokenKind::SpnegoResp:
       outcome.problem = KerberosProblem::MalformedToken;
       outcome.error = std::string(scheme_name) +
@@ -108,8 +104,8 @@ AcceptOutcome GssAcceptor::accept(AuthScheme scheme, std::string_view token) con
       return outcome;
     default:
       outcome.problem = KerberosProblem::MalformedToken;
-      outcome.error = std::string("the ") + scheme_name +
-                      " authorization token is neither a GSSAPI Kerberos nor a SPNEGO token";
+      outcome.error =
+          std::string("the ") + scheme_name + " authorization token is neither a GSSAPI Kerberos nor a SPNEGO token";
       return outcome;
     }
 
@@ -149,8 +145,8 @@ AcceptOutcome GssAcceptor::accept(AuthScheme scheme, std::string_view token) con
     if (GSS_ERROR(name_major) || name.view().empty())
       {
         outcome.problem = KerberosProblem::Other;
-        outcome.error = "cannot read the client principal of an authenticated Kerberos context: " +
-                        gss_text(name_major, m);
+        outcome.error =
+            "cannot read the client principal of an authenticated Kerberos context: " + gss_text(name_major, m);
         outcome.reply_token.clear();
         return outcome;
       }

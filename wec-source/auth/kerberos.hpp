@@ -16,8 +16,8 @@ namespace wec::auth {
 
 enum class AuthScheme
 {
-  Kerberos,   // raw krb5 mechanism (RFC 4121 InitialContextToken), what WEF forwarders send
-  Negotiate,  // SPNEGO with Kerberos inside (Windows when the collector is in TrustedHosts)
+  Kerberos,  // raw krb5 mechanism (RFC 4121 InitialContextToken), what WEF forwarders send
+  Negotiate, // SPNEGO with Kerberos inside (Windows when the collector is in TrustedHosts)
 };
 
 // Why an authentication or a body failed, so that the log line can say what to fix.
@@ -46,8 +46,8 @@ public:
 
   // Decrypts a multipart/encrypted request body (Content-Type header value and body bytes).
   // Checks the OriginalContent length. On failure `problem` is set and `error` is one line.
-  virtual bool unwrap(std::string_view content_type, std::string_view body, std::string &plaintext,
-                      std::string &error, KerberosProblem &problem) = 0;
+  virtual bool unwrap(std::string_view content_type, std::string_view body, std::string &plaintext, std::string &error,
+                      KerberosProblem &problem) = 0;
 
   // Encrypts a response body; returns the multipart/encrypted body and its Content-Type header.
   // `original_content_type` is the plaintext's type, e.g. "application/soap+xml;charset=UTF-16".
@@ -60,7 +60,7 @@ struct AcceptOutcome
   std::unique_ptr<SecurityContext> context; // set when the client is authenticated
   std::string reply_token;                  // raw bytes for "WWW-Authenticate: <scheme> <base64>" (AP-REP)
   KerberosProblem problem = KerberosProblem::None;
-  std::string error;                        // one actionable line when context is null
+  std::string error; // one actionable line when context is null
 };
 
 class KerberosAcceptor

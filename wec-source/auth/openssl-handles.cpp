@@ -57,7 +57,8 @@ bool list_directory(const std::string &dir, std::vector<std::string> &paths, std
   for (const auto &name : names)
     {
       std::string path = dir + "/" + name;
-      struct stat st{};
+      struct stat st
+      {};
       if (stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode))
         paths.push_back(std::move(path));
     }
@@ -89,7 +90,7 @@ std::string name_text(const X509_NAME *name)
 std::string serial_hex(const X509 *cert)
 {
   std::unique_ptr<BIGNUM, decltype(&BN_free)> number(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr),
-                                                      &BN_free);
+                                                     &BN_free);
   if (!number)
     return "?";
   char *hex = BN_bn2hex(number.get());
@@ -100,7 +101,8 @@ std::string serial_hex(const X509 *cert)
 
 std::string time_text(const ASN1_TIME *time)
 {
-  struct tm parts{};
+  struct tm parts
+  {};
   if (!time || ASN1_TIME_to_tm(time, &parts) != 1)
     return "?";
   char text[32];

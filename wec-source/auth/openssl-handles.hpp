@@ -13,12 +13,30 @@
 
 namespace wec::auth {
 
-struct X509Free { void operator()(X509 *x) const { X509_free(x); } };
-struct X509CrlFree { void operator()(X509_CRL *c) const { X509_CRL_free(c); } };
-struct X509StoreFree { void operator()(X509_STORE *s) const { X509_STORE_free(s); } };
-struct X509StoreCtxFree { void operator()(X509_STORE_CTX *c) const { X509_STORE_CTX_free(c); } };
-struct BioFree { void operator()(BIO *b) const { BIO_free(b); } };
-struct PkeyFree { void operator()(EVP_PKEY *k) const { EVP_PKEY_free(k); } };
+struct X509Free
+{
+  void operator()(X509 *x) const { X509_free(x); }
+};
+struct X509CrlFree
+{
+  void operator()(X509_CRL *c) const { X509_CRL_free(c); }
+};
+struct X509StoreFree
+{
+  void operator()(X509_STORE *s) const { X509_STORE_free(s); }
+};
+struct X509StoreCtxFree
+{
+  void operator()(X509_STORE_CTX *c) const { X509_STORE_CTX_free(c); }
+};
+struct BioFree
+{
+  void operator()(BIO *b) const { BIO_free(b); }
+};
+struct PkeyFree
+{
+  void operator()(EVP_PKEY *k) const { EVP_PKEY_free(k); }
+};
 
 using X509Ptr = std::unique_ptr<X509, X509Free>;
 using X509CrlPtr = std::unique_ptr<X509_CRL, X509CrlFree>;

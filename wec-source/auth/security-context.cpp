@@ -17,9 +17,8 @@ class GssSecurityContext final : public SecurityContext
 {
 public:
   GssSecurityContext(GssContext ctx, AuthScheme scheme, std::string principal)
-    : ctx_(std::move(ctx)), scheme_(scheme), principal_(std::move(principal))
-  {
-  }
+      : ctx_(std::move(ctx)), scheme_(scheme), principal_(std::move(principal))
+  {}
 
   const std::string &client_principal() const override { return principal_; }
   AuthScheme scheme() const override { return scheme_; }
@@ -118,7 +117,8 @@ public:
         std::string copy(plaintext);
         return wrap(copy, original_content_type, body, content_type, error);
       }
-    const mime::Protocol protocol = scheme_ == AuthScheme::Negotiate ? mime::Protocol::Spnego : mime::Protocol::Kerberos;
+    const mime::Protocol protocol =
+        scheme_ == AuthScheme::Negotiate ? mime::Protocol::Spnego : mime::Protocol::Kerberos;
 
     gss_iov_buffer_desc iov[3];
     iov[0].type = GSS_IOV_BUFFER_TYPE_HEADER;

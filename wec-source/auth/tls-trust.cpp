@@ -43,8 +43,7 @@ bool contains(const std::vector<std::string> &list, const std::string &item)
 bool issued_another(const X509 *candidate, const std::vector<X509Ptr> &cas)
 {
   for (const auto &other : cas)
-    if (other.get() != candidate &&
-        X509_check_issued(const_cast<X509 *>(candidate), other.get()) == X509_V_OK)
+    if (other.get() != candidate && X509_check_issued(const_cast<X509 *>(candidate), other.get()) == X509_V_OK)
       return true;
   return false;
 }
@@ -115,34 +114,35 @@ VerifyFailure describe_failure(X509_STORE_CTX *ctx, X509 *leaf, const std::strin
   VerifyFailure failure;
   failure.reason = about_leaf + " rejected: " + X509_verify_cert_error_string(code);
   if (depth > 0 && current != leaf)
-    failure.reason += " (CA certificate " + name_text(X509_get_subject_name(current)) + ", serial " +
-                      serial_hex(current) + ")";
+    failure.reason +=
+        " (CA certificate " + name_text(X509_get_subject_name(current)) + ", serial " + serial_hex(current) + ")";
   const std::string issuer = name_text(X509_get_issuer_name(current));
   switch (code)
     {
     case X509_V_ERR_CERT_REVOKED:
-      failure.hint = "the certificate is on the CRL of " + issuer + " (crl-file()/crl-dir()); the machine needs a "
+      failure.hint = "the certificate is on the CRL of " + issuer +
+                     " (crl-file()/crl-dir()); the machine needs a "
                      "new certificate";
       break;
     case X509_V_ERR_UNABLE_TO_GET_CRL:
-      failure.hint = "crl-file()/crl-dir() holds no CRL from " + issuer + ": with revocation checking on, every CA "
+      failure.hint = "crl-file()/crl-dir() holds no CRL from " + issuer +
+                     ": with revocation checking on, every CA "
                      "of the chain, the root included, needs its current CRL there";
       break;
     case X509_V_ERR_CRL_HAS_EXPIRED:
-      failure.hint = "the CRL from " + issuer + " has passed its nextUpdate: place the CA's current CRL in "
+      failure.hint = "the CRL from " + issuer +
+                     " has passed its nextUpdate: place the CA's current CRL in "
                      "crl-file()/crl-dir() (changed files are re-read within crl-reload-interval())";
       break;
     case X509_V_ERR_CRL_NOT_YET_VALID:
       failure.hint = "the CRL from " + issuer + " starts in the future: check the collector's clock";
       break;
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-      failure.hint = "the issuer " + issuer + " is not a CA in ca-file()/ca-dir()" +
-                     (sent_cas ? std::string("; CA certificates that the client sends along are never trusted")
-                               : std::string());
+      failure.hint =
+          "the issuer " + issuer + " is not a CA in ca-file()/ca-dir()" +
+          (sent_cas ? std::string("; CA certificates that the client sends along are never trusted") : std::string());
       break;
-    default:
-      failure.hint = "the forwarder's certificate must be valid and issued by a CA in ca-file()/ca-dir()";
-      break;
+    default: failure.hint = "the forwarder's certificate must be valid and issued by a CA in ca-file()/ca-dir()"; break;
     }
   return failure;
 }
@@ -175,14 +175,17 @@ struct TlsTrust::State
       {
         bool covered = false;
         for (const auto &entry : crls)
-          covered = covered || X509_NAME_cmp(X509_get_subject_name(ca.get()), X509_CRL_get_issuer(entry.crl.get())) == 0;
+          covered =
+              covered || X509_NAME_cmp(X509_get_subject_name(ca.get()), X509_CRL_get_issuer(entry.crl.get())) == 0;
         if (!covered)
           uncovered.push_back(name_text(X509_get_subject_name(ca.get())));
       }
     if (!uncovered.empty())
-      log(LogLevel::Warning, "windowsevent: revocation checking is on, but these CAs have no CRL: clients whose "
-                             "chain includes them are refused",
-          {{"cas", join(uncovered, "; ")}, {"hint", "add each CA's CRL, the root's included, to crl-file()/crl-dir()"}});
+      log(LogLevel::Warning,
+          "windowsevent: revocation checking is on, but these CAs have no CRL: clients whose "
+          "chain includes them are refused",
+          {{"cas", join(uncovered, "; ")},
+           {"hint", "add each CA's CRL, the root's included, to crl-file()/crl-dir()"}});
     report_expired_crls();
   }
 
@@ -193,8 +196,9 @@ struct TlsTrust::State
           std::find(expiry_reported.begin(), expiry_reported.end(), entry.crl.get()) == expiry_reported.end())
         {
           expiry_reported.push_back(entry.crl.get());
-          log(LogLevel::Warning, "windowsevent: CRL has expired: clients of its CA are refused until a current CRL "
-                                 "replaces it",
+          log(LogLevel::Warning,
+              "windowsevent: CRL has expired: clients of its CA are refused until a current CRL "
+              "replaces it",
               {{"issuer", name_text(X509_CRL_get_issuer(entry.crl.get()))},
                {"next_update", time_text(X509_CRL_get0_nextUpdate(entry.crl.get()))},
                {"file", entry.path}});
@@ -255,7 +259,8 @@ std::unique_ptr<TlsTrust> TlsTrust::load(const TrustConfig &config, LogFunction 
     {
       if (!ca_with_thumbprint(state.cas, thumbprint))
         {
-          error = "issuer-thumbprints(\"" + thumbprint + "\") matches no CA in ca-file()/ca-dir(): put the issuing "
+          error = "issuer-thumbprints(\"" + thumbprint +
+                  "\") matches no CA in ca-file()/ca-dir(): put the issuing "
                   "CA's certificate there, or correct the thumbprint (SHA-1 of the issuing CA's certificate)";
           return nullptr;
         }
@@ -306,7 +311,8 @@ std::unique_ptr<TlsTrust> TlsTrust::load(const TrustConfig &config, LogFunction 
             state.log(LogLevel::Warning,
                       "windowsevent: a pinned issuing CA issued other loaded CAs: clients of every CA below it are "
                       "accepted, and Windows looks for certificates issued directly by it",
-                      {{"ca", name_text(X509_get_subject_name(ca))}, {"thumbprint", thumbprint},
+                      {{"ca", name_text(X509_get_subject_name(ca))},
+                       {"thumbprint", thumbprint},
                        {"hint", "pin the issuing CA itself, not its root"}});
         }
     }
@@ -323,10 +329,7 @@ std::unique_ptr<TlsTrust> TlsTrust::load(const TrustConfig &config, LogFunction 
   return trust;
 }
 
-bool TlsTrust::checks_revocation() const
-{
-  return state_->revocation();
-}
+bool TlsTrust::checks_revocation() const { return state_->revocation(); }
 
 void TlsTrust::refresh_revocation(std::chrono::steady_clock::time_point now)
 {
@@ -403,9 +406,9 @@ bool TlsTrust::verify_client(const std::vector<std::string_view> &der_chain, Cli
     {
       const X509 *issuer = chain && sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : leaf;
       failure = {about_leaf + " rejected: its issuing CA " + name_text(X509_get_subject_name(issuer)) +
-                   " (thumbprint " + sha1_hex(issuer) + ") is not a pinned issuing CA",
+                     " (thumbprint " + sha1_hex(issuer) + ") is not a pinned issuing CA",
                  "accepted issuing CAs: " + join(issuer_thumbprints_) +
-                   "; add the CA to issuer-thumbprints()/issuer-file() if its certificates are to be accepted"};
+                     "; add the CA to issuer-thumbprints()/issuer-file() if its certificates are to be accepted"};
       return false;
     }
 
@@ -460,8 +463,7 @@ bool normalise_thumbprint(std::string_view text, std::string &thumbprint, std::s
     }
   if (thumbprint.size() != 40)
     {
-      error = "is not a SHA-1 thumbprint: " + std::to_string(thumbprint.size()) +
-              " hexadecimal digits instead of 40";
+      error = "is not a SHA-1 thumbprint: " + std::to_string(thumbprint.size()) + " hexadecimal digits instead of 40";
       return false;
     }
   return true;

@@ -16,8 +16,8 @@ namespace wec::auth {
 
 struct ClientIdentity
 {
-  std::string common_name;                // subject CN: the identity
-  std::vector<std::string> dns_names;     // subjectAltName DNS entries
+  std::string common_name;            // subject CN: the identity
+  std::vector<std::string> dns_names; // subjectAltName DNS entries
 };
 
 struct TrustConfig

@@ -16,7 +16,7 @@ namespace wec {
 namespace {
 
 constexpr std::uint8_t kChunkVersion = 1;
-constexpr std::size_t kMaxEntryBytes = 8192;   // persist-state allows at most ~8440 per entry
+constexpr std::size_t kMaxEntryBytes = 8192; // persist-state allows at most ~8440 per entry
 // A chunk is allocated in one of these sizes and reallocated only when it moves up a class: the
 // persist file only grows (a replaced entry's space is reclaimed at the next start), so a bookmark
 // that changes size on every batch must not allocate on every batch.
@@ -24,16 +24,16 @@ constexpr std::size_t kChunkSizeClasses[] = {512, 2048, kMaxEntryBytes};
 
 struct ChunkHeader
 {
-  std::uint8_t version;     // syslog-ng's PersistableStateHeader: version, then the byte order flag
+  std::uint8_t version; // syslog-ng's PersistableStateHeader: version, then the byte order flag
   std::uint8_t big_endian;
   std::uint8_t reserved[6];
   std::uint64_t generation;
-  std::uint32_t total_length;  // bytes of the whole bookmark
-  std::uint32_t checksum;      // CRC-32 of the whole bookmark
+  std::uint32_t total_length; // bytes of the whole bookmark
+  std::uint32_t checksum;     // CRC-32 of the whole bookmark
   std::uint32_t chunk_index;
   std::uint32_t chunk_count;
-  std::uint32_t used;          // bytes of the bookmark in this chunk
-  std::uint32_t saved_at;      // seconds since the epoch of the write (chunk 0 counts); 0: before expiry existed
+  std::uint32_t used;     // bytes of the bookmark in this chunk
+  std::uint32_t saved_at; // seconds since the epoch of the write (chunk 0 counts); 0: before expiry existed
 };
 static_assert(sizeof(ChunkHeader) == 40, "persisted layout");
 
@@ -72,7 +72,8 @@ std::string chunk_name(const std::string &key, int slot, std::size_t chunk)
 
 std::uint32_t crc_of(const std::string &data)
 {
-  return static_cast<std::uint32_t>(crc32(0L, reinterpret_cast<const Bytef *>(data.data()), static_cast<uInt>(data.size())));
+  return static_cast<std::uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef *>(data.data()), static_cast<uInt>(data.size())));
 }
 
 } // namespace
@@ -85,7 +86,7 @@ struct ChunkedBookmarkStore::Slot
 struct ChunkedBookmarkStore::Entry
 {
   Slot slots[2];
-  int current = -1;         // slot holding the newest valid bookmark
+  int current = -1; // slot holding the newest valid bookmark
   std::uint64_t generation = 0;
   std::string bookmark;
   bool allocating = false;
@@ -101,8 +102,8 @@ struct ChunkedBookmarkStore::Shared
     std::string key;
     int slot = 0;
     std::vector<std::pair<std::size_t, std::size_t>> chunks; // chunk index, wanted entry size
-    std::vector<PersistEntries::Handle> handles;                  // result per request, 0 on failure
-    std::string error;                                         // why a chunk is 0
+    std::vector<PersistEntries::Handle> handles;             // result per request, 0 on failure
+    std::string error;                                       // why a chunk is 0
   };
 
   std::mutex lock;
@@ -162,14 +163,15 @@ std::optional<std::string> migrated_owner(const std::string &escaped_owner)
 
 std::uint32_t now_seconds()
 {
-  return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  return static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
 } // namespace
 
-ChunkedBookmarkStore::ChunkedBookmarkStore(PersistEntries &entries, std::string base_name,
-                                           std::function<void()> wake, LogFunction log)
-  : file_(entries), base_name_(std::move(base_name)), log_(std::move(log)), shared_(std::make_shared<Shared>())
+ChunkedBookmarkStore::ChunkedBookmarkStore(PersistEntries &entries, std::string base_name, std::function<void()> wake,
+                                           LogFunction log)
+    : file_(entries), base_name_(std::move(base_name)), log_(std::move(log)), shared_(std::make_shared<Shared>())
 {
   shared_->entries = &entries;
   shared_->wake = std::move(wake);
@@ -394,7 +396,8 @@ BookmarkStore::SaveResult ChunkedBookmarkStore::save(const std::string &owner, c
   for (std::size_t i = 0; i < chunk_count; ++i)
     {
       const std::size_t need = chunk_size_for(payload_of(i));
-      if (i >= slot.chunks.size() || !slot.chunks[i].first || slot.chunks[i].second < sizeof(ChunkHeader) + payload_of(i))
+      if (i >= slot.chunks.size() || !slot.chunks[i].first ||
+          slot.chunks[i].second < sizeof(ChunkHeader) + payload_of(i))
         wanted.emplace_back(i, need);
     }
 
@@ -404,8 +407,8 @@ BookmarkStore::SaveResult ChunkedBookmarkStore::save(const std::string &owner, c
         {
           entry->allocation_failed = false; // the next batch tries again
           error = entry->allocation_error.empty()
-                    ? "cannot create an entry in the persist file (disk full or not writable?)"
-                    : entry->allocation_error;
+                      ? "cannot create an entry in the persist file (disk full or not writable?)"
+                      : entry->allocation_error;
           entry->allocation_error.clear();
           return SaveResult::Failed;
         }
@@ -419,7 +422,7 @@ BookmarkStore::SaveResult ChunkedBookmarkStore::save(const std::string &owner, c
       }
       entry->allocating = true;
       auto task = std::make_shared<AllocationTask>(
-        AllocationTask{shared_, Shared::Allocation{key, target, std::move(wanted), {}, {}}});
+          AllocationTask{shared_, Shared::Allocation{key, target, std::move(wanted), {}, {}}});
       file_.call_on_main_thread([task]() { allocate_on_main_thread(*task); });
       return SaveResult::Pending;
     }

@@ -37,6 +37,7 @@ public:
   struct Shared;
   struct Slot;
   struct Entry;
+
 private:
   std::string entry_key(const std::string &owner, const std::string &subscription) const;
   std::vector<std::string> entry_names() const;

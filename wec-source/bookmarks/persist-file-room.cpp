@@ -14,10 +14,10 @@ namespace {
 // itself is still returned (that batch is stored and acknowledged correctly); the next ones find
 // no room ("No more free space exhausted in persist file") and get 503 from a collector that is
 // stopping. These constants are private to persist-state.c; 3.38.1 and 4.11 have the same values.
-constexpr std::uint64_t kPersistMaxEntrySize = 8448;   // PERSIST_FILE_MAX_ENTRY_SIZE
-constexpr std::uint64_t kPersistGrowStep = 16384;      // PERSIST_FILE_INITIAL_SIZE
-constexpr std::uint64_t kPersistKeyBlockSize = 4096;   // PERSIST_STATE_KEY_BLOCK_SIZE
-constexpr std::uint64_t kPersistValueHeader = 8;       // sizeof(PersistValueHeader)
+constexpr std::uint64_t kPersistMaxEntrySize = 8448; // PERSIST_FILE_MAX_ENTRY_SIZE
+constexpr std::uint64_t kPersistGrowStep = 16384;    // PERSIST_FILE_INITIAL_SIZE
+constexpr std::uint64_t kPersistKeyBlockSize = 4096; // PERSIST_STATE_KEY_BLOCK_SIZE
+constexpr std::uint64_t kPersistValueHeader = 8;     // sizeof(PersistValueHeader)
 
 } // namespace
 

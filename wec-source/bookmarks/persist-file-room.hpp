@@ -12,9 +12,9 @@ namespace wec {
 // The allocation state of a persist file (persist-state.h's PersistState fields).
 struct PersistFileLayout
 {
-  std::uint64_t value_offset;  // current_ofs
-  std::uint64_t file_size;     // current_size
-  std::uint64_t key_offset;    // current_key_ofs
+  std::uint64_t value_offset;   // current_ofs
+  std::uint64_t file_size;      // current_size
+  std::uint64_t key_offset;     // current_key_ofs
   std::uint64_t key_block_size; // current_key_size
   std::uint64_t page_size;
 };

@@ -27,15 +27,10 @@ constexpr std::size_t kHistoryMask = kHistorySize - 1;
 // bytes per input byte. Used to bound the output buffer when max_output is generous.
 constexpr std::size_t kMaxExpansion = 95;
 
-inline bool
-valid_control_code(unsigned code)
-{
-  return code <= kReset2 || code == kEndMarker;
-}
+inline bool valid_control_code(unsigned code) { return code <= kReset2 || code == kEndMarker; }
 
 // The 13-bit symbol starting at byte `at` (byte aligned) is a control symbol with a valid code.
-inline bool
-control_at(const uint8_t *data, std::size_t size, std::size_t at, unsigned *code)
+inline bool control_at(const uint8_t *data, std::size_t size, std::size_t at, unsigned *code)
 {
   if (at + 2 > size)
     return false;
@@ -46,20 +41,14 @@ control_at(const uint8_t *data, std::size_t size, std::size_t at, unsigned *code
   return true;
 }
 
-inline std::size_t
-ceil_div(std::size_t a, std::size_t b)
-{
-  return a / b + (a % b != 0);
-}
+inline std::size_t ceil_div(std::size_t a, std::size_t b) { return a / b + (a % b != 0); }
 
 class Decoder
 {
 public:
   Decoder(std::string_view input, std::size_t max_output)
-    : data_(reinterpret_cast<const uint8_t *>(input.data())), size_(input.size()),
-      max_output_(max_output)
-  {
-  }
+      : data_(reinterpret_cast<const uint8_t *>(input.data())), size_(input.size()), max_output_(max_output)
+  {}
 
   SldcResult run(std::string &error);
 
@@ -112,10 +101,7 @@ private:
     buf_ <<= n;
     cnt_ -= n;
   }
-  std::size_t bit_position() const
-  {
-    return pos_ * 8 - cnt_;
-  }
+  std::size_t bit_position() const { return pos_ * 8 - cnt_; }
   void seek_byte(std::size_t at)
   {
     pos_ = at;
@@ -165,8 +151,7 @@ private:
 // lands on `limit` (rounded up by fewer than 2^steps bytes). Exact doubling keeps libstdc++
 // from rounding a request up to twice the old capacity, so the buffer never exceeds
 // min(max_output, physical bound) by more than a few bytes.
-void
-Decoder::plan_buffer()
+void Decoder::plan_buffer()
 {
   std::size_t limit = max_output_;
   if (size_ <= SIZE_MAX / kMaxExpansion)
@@ -186,8 +171,7 @@ Decoder::plan_buffer()
   out_.resize(cap_);
 }
 
-bool
-Decoder::reserve_more(std::size_t n)
+bool Decoder::reserve_more(std::size_t n)
 {
   const std::size_t need = olen_ + n;
   if (need > max_output_ || need < olen_)
@@ -213,8 +197,7 @@ Decoder::reserve_more(std::size_t n)
 // position) or base - 1024 + q (q >= it), base being where the current lap of the circular
 // buffer started. Walking the history from there is contiguous in the output, including the
 // bytes this copy writes (overlap) and the wrap from 1023 to 0.
-bool
-Decoder::copy(unsigned len, unsigned position)
+bool Decoder::copy(unsigned len, unsigned position)
 {
   if (!ensure(len))
     return false;
@@ -252,8 +235,7 @@ Decoder::copy(unsigned len, unsigned position)
   return true;
 }
 
-Decoder::Step
-Decoder::end_of_record()
+Decoder::Step Decoder::end_of_record()
 {
   const std::size_t bit = bit_position();
   std::size_t next = (bit + 7) / 8;
@@ -265,8 +247,7 @@ Decoder::end_of_record()
       for (std::size_t i = next; i < trailer; ++i)
         zeros = zeros && data_[i] == 0;
       const uint32_t value = uint32_t(data_[trailer]) | (uint32_t(data_[trailer + 1]) << 8) |
-                             (uint32_t(data_[trailer + 2]) << 16) |
-                             (uint32_t(data_[trailer + 3]) << 24);
+                             (uint32_t(data_[trailer + 2]) << 16) | (uint32_t(data_[trailer + 3]) << 24);
       if (zeros && (value == uint32_t(olen_ - record_start_) || value == uint32_t(olen_)))
         next = trailer + 4;
     }
@@ -280,13 +261,11 @@ Decoder::end_of_record()
   return Step::Continue;
 }
 
-Decoder::Step
-Decoder::control(unsigned code, std::string &error)
+Decoder::Step Decoder::control(unsigned code, std::string &error)
 {
   switch (code)
     {
-    case kFlush:
-      {
+      case kFlush: {
         const std::size_t bit = bit_position();
         const unsigned pad = unsigned((16 - (bit & 15)) & 15);
         refill();
@@ -298,31 +277,23 @@ Decoder::control(unsigned code, std::string &error)
         consume(pad);
         return Step::Continue;
       }
-    case kScheme1:
-      scheme_ = Scheme::One;
-      return Step::Continue;
-    case kScheme2:
-      scheme_ = Scheme::Two;
-      return Step::Continue;
-    case kFileMark:
-      return Step::Continue;
-    case kEndOfRecord:
-      return end_of_record();
+    case kScheme1: scheme_ = Scheme::One; return Step::Continue;
+    case kScheme2: scheme_ = Scheme::Two; return Step::Continue;
+    case kFileMark: return Step::Continue;
+    case kEndOfRecord: return end_of_record();
     case kReset1:
     case kReset2:
       scheme_ = code == kReset1 ? Scheme::One : Scheme::Two;
       reset_start_ = olen_;
       return Step::Continue;
-    case kEndMarker:
-      return Step::Done;
+    case kEndMarker: return Step::Done;
     default:
       fail(SldcResult::Corrupt, error, ("reserved control symbol " + std::to_string(code)).c_str());
       return Step::Fail;
     }
 }
 
-SldcResult
-Decoder::run(std::string &error)
+SldcResult Decoder::run(std::string &error)
 {
   unsigned first;
   if (!control_at(data_, size_, 0, &first) ||
@@ -435,12 +406,9 @@ Decoder::run(std::string &error)
     control_symbol:
       switch (control(code, error))
         {
-        case Step::Continue:
-          break;
-        case Step::Done:
-          return SldcResult::Ok;
-        case Step::Fail:
-          return SldcResult::Corrupt;
+        case Step::Continue: break;
+        case Step::Done: return SldcResult::Ok;
+        case Step::Fail: return SldcResult::Corrupt;
         }
       if (pos_ >= size_ && cnt_ == 0)
         return fail(SldcResult::Corrupt, error, "data ends without END_OF_RECORD");
@@ -449,9 +417,7 @@ Decoder::run(std::string &error)
 
 } // namespace
 
-SldcResult
-sldc_decompress(std::string_view input, std::string &output, std::size_t max_output,
-                std::string &error)
+SldcResult sldc_decompress(std::string_view input, std::string &output, std::size_t max_output, std::string &error)
 {
   error.clear();
   Decoder decoder(input, max_output);

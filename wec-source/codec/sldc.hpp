@@ -44,7 +44,6 @@ enum class SldcResult
 //  * Never lets output grow past max_output (TooLarge, checked while decoding) and never
 //    allocates much more than the output needs, capped at max_output plus a few bytes.
 //  * error receives a one-line reason with the bit offset for NotSldc / Corrupt / TooLarge.
-SldcResult sldc_decompress(std::string_view input, std::string &output, std::size_t max_output,
-                           std::string &error);
+SldcResult sldc_decompress(std::string_view input, std::string &output, std::size_t max_output, std::string &error);
 
 } // namespace wec::codec

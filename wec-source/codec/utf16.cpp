@@ -13,14 +13,9 @@ constexpr char kReplacement[3] = {'\xEF', '\xBF', '\xBD'};
 
 // XML 1.0 Char: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
 // Surrogates are handled separately (they are errors), so only C0 and FFFE/FFFF remain.
-inline bool
-forbidden_c0(uint32_t c)
-{
-  return c < 0x20 && c != 0x09 && c != 0x0A && c != 0x0D;
-}
+inline bool forbidden_c0(uint32_t c) { return c < 0x20 && c != 0x09 && c != 0x0A && c != 0x0D; }
 
-inline char *
-put_replacement(char *o)
+inline char *put_replacement(char *o)
 {
   o[0] = kReplacement[0];
   o[1] = kReplacement[1];
@@ -29,8 +24,7 @@ put_replacement(char *o)
 }
 
 // Writes one BMP (non-surrogate) code point.
-inline char *
-put_bmp(char *o, uint32_t c)
+inline char *put_bmp(char *o, uint32_t c)
 {
   if (c < 0x80)
     {
@@ -54,8 +48,7 @@ put_bmp(char *o, uint32_t c)
   return o;
 }
 
-inline char *
-put_supplementary(char *o, uint32_t c)
+inline char *put_supplementary(char *o, uint32_t c)
 {
   *o++ = static_cast<char>(0xF0 | (c >> 18));
   *o++ = static_cast<char>(0x80 | ((c >> 12) & 0x3F));
@@ -70,9 +63,7 @@ constexpr bool kLittleEndianHost = true;
 constexpr bool kLittleEndianHost = false;
 #endif
 
-template <bool BigEndian>
-inline uint32_t
-unit_at(const unsigned char *p)
+template <bool BigEndian> inline uint32_t unit_at(const unsigned char *p)
 {
   if (BigEndian)
     return (static_cast<uint32_t>(p[0]) << 8) | p[1];
@@ -81,8 +72,7 @@ unit_at(const unsigned char *p)
 
 // `data`/`size` exclude the BOM; `base` is the BOM length, added to offsets in error messages.
 template <bool BigEndian>
-bool
-decode_utf16(const unsigned char *data, size_t size, size_t base, std::string &utf8, std::string &error)
+bool decode_utf16(const unsigned char *data, size_t size, size_t base, std::string &utf8, std::string &error)
 {
   // Worst case: one UTF-16 unit (2 bytes) -> 3 UTF-8 bytes; a pair (4 bytes) -> 4 bytes.
   utf8.resize(size / 2 * 3);
@@ -145,8 +135,7 @@ decode_utf16(const unsigned char *data, size_t size, size_t base, std::string &u
 }
 
 // Validates UTF-8 (no overlongs, no surrogates, <= U+10FFFF) and replaces XML-forbidden characters.
-bool
-decode_utf8(const unsigned char *data, size_t size, size_t base, std::string &utf8, std::string &error)
+bool decode_utf8(const unsigned char *data, size_t size, size_t base, std::string &utf8, std::string &error)
 {
   // Valid runs are copied in bulk; only replacements (rare) interrupt them.
   utf8.clear();
@@ -238,13 +227,17 @@ decode_utf8(const unsigned char *data, size_t size, size_t base, std::string &ut
 
 } // namespace
 
-bool
-decode_body(std::string_view bytes, std::string &utf8, std::string &error)
+bool decode_body(std::string_view bytes, std::string &utf8, std::string &error)
 {
   const auto *data = reinterpret_cast<const unsigned char *>(bytes.data());
   const size_t size = bytes.size();
 
-  enum class Kind { Utf16Le, Utf16Be, Utf8 } kind;
+  enum class Kind
+  {
+    Utf16Le,
+    Utf16Be,
+    Utf8
+  } kind;
   size_t bom = 0;
   if (size >= 2 && data[0] == 0xFF && data[1] == 0xFE)
     {
@@ -280,8 +273,7 @@ decode_body(std::string_view bytes, std::string &utf8, std::string &error)
   return decode_utf16<true>(data + bom, size - bom, bom, utf8, error);
 }
 
-std::string
-encode_utf16le_with_bom(std::string_view utf8)
+std::string encode_utf16le_with_bom(std::string_view utf8)
 {
   // Each UTF-8 byte yields at most 2 output bytes (1-3 byte sequences -> 1 unit, 4 -> 2 units).
   std::string out;

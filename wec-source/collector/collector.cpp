@@ -32,10 +32,7 @@ bool contains_nocase(std::string_view text, std::string_view needle)
   return false;
 }
 
-bool equals_nocase(std::string_view a, std::string_view b)
-{
-  return a.size() == b.size() && starts_with_nocase(a, b);
-}
+bool equals_nocase(std::string_view a, std::string_view b) { return a.size() == b.size() && starts_with_nocase(a, b); }
 
 const char *action_name(wsman::Action action)
 {
@@ -131,7 +128,7 @@ http::Response soap_response(unsigned status, const std::string &utf8_envelope)
 }
 
 Collector::Collector(CollectorOptions options, EventSink &sink, BookmarkStore &store, LogFunction log)
-  : options_(std::move(options)), sink_(sink), store_(store), log_(std::move(log))
+    : options_(std::move(options)), sink_(sink), store_(store), log_(std::move(log))
 {
   for (const auto &config : options_.subscriptions)
     subscriptions_.push_back(Subscription{config, subscription_uuid(config)});
@@ -156,10 +153,11 @@ const Collector::Subscription *Collector::find_by_uuid(const std::string &uuid) 
   return nullptr;
 }
 
-http::Response Collector::fail(unsigned status, const http::Request &request, const std::string &what,
-                               LogTags details)
+http::Response Collector::fail(unsigned status, const http::Request &request, const std::string &what, LogTags details)
 {
-  LogTags tags = {{"answered", std::to_string(status)}, {"identity", clip(request.identity)}, {"peer", request.peer},
+  LogTags tags = {{"answered", std::to_string(status)},
+                  {"identity", clip(request.identity)},
+                  {"peer", request.peer},
                   {"path", clip(request.path)}};
   for (auto &detail : details)
     tags.push_back({detail.name, clip(detail.value, 400)}); // errors quote what the client sent
@@ -187,9 +185,7 @@ std::optional<http::Response> Collector::handle(const ListenerProfile &profile, 
     {
       switch (codec::sldc_decompress(request.body, expanded, max_body_bytes(), error))
         {
-        case codec::SldcResult::Ok:
-          body = expanded;
-          break;
+        case codec::SldcResult::Ok: body = expanded; break;
         case codec::SldcResult::TooLarge:
           return fail(413, request, "SLDC body expands past the size limit", {{"error", error}});
         case codec::SldcResult::NotSldc:
@@ -207,13 +203,10 @@ std::optional<http::Response> Collector::handle(const ListenerProfile &profile, 
     {
       switch (message.action)
         {
-        case wsman::Action::Enumerate:
-          return enumerate(profile, request, message);
-        case wsman::Action::End:
-          return no_content();
+        case wsman::Action::Enumerate: return enumerate(profile, request, message);
+        case wsman::Action::End: return no_content();
         default:
-          return fail(400, request, "unsupported action on the SubscriptionManager",
-                      {{"action", message.action_uri}});
+          return fail(400, request, "unsupported action on the SubscriptionManager", {{"action", message.action_uri}});
         }
     }
 
@@ -221,9 +214,9 @@ std::optional<http::Response> Collector::handle(const ListenerProfile &profile, 
   uuid = uuid.substr(0, uuid.find('/'));
   const Subscription *subscription = find_by_uuid(uuid);
   if (!subscription)
-    return fail(404, request, "unknown subscription",
-                {{"subscription_id", uuid},
-                 {"hint", "removed or renamed; the forwarder drops it at its next enumeration"}});
+    return fail(
+        404, request, "unknown subscription",
+        {{"subscription_id", uuid}, {"hint", "removed or renamed; the forwarder drops it at its next enumeration"}});
   if (!subscription_allows(subscription->config, request.identity_names))
     return fail(403, request, "identity not allowed by computers() of the subscription",
                 {{"subscription", subscription->config.name}});
@@ -269,7 +262,9 @@ std::string Collector::stored_bookmark(const http::Request &request, const std::
   if (wsman::canonical_bookmark(*stored, canonical, error) == wsman::BookmarkResult::Valid)
     return canonical;
   log_(LogLevel::Warning, "windowsevent: stored bookmark refused, the forwarder starts from its newest events",
-       {{"identity", clip(request.identity)}, {"subscription", subscription}, {"error", clip(error)},
+       {{"identity", clip(request.identity)},
+        {"subscription", subscription},
+        {"error", clip(error)},
         {"hint", "the bookmark was written by an older version or altered in the store"}});
   return {};
 }
@@ -279,21 +274,21 @@ std::optional<http::Response> Collector::deliver(const http::Request &request, c
 {
   switch (message.action)
     {
-    case wsman::Action::End:
-      return no_content();
+    case wsman::Action::End: return no_content();
     case wsman::Action::Heartbeat:
       log_(LogLevel::Debug, "windowsevent: heartbeat",
            {{"identity", request.identity}, {"subscription", subscription.config.name}});
       return soap_response(200, wsman::build_ack(message));
     case wsman::Action::SubscriptionEnd:
       log_(LogLevel::Notice, "windowsevent: forwarder ended its subscription",
-           {{"identity", request.identity}, {"subscription", subscription.config.name},
-            {"status", clip(message.end_status)}, {"fault_code", clip(message.fault_code, 40)},
+           {{"identity", request.identity},
+            {"subscription", subscription.config.name},
+            {"status", clip(message.end_status)},
+            {"fault_code", clip(message.fault_code, 40)},
             {"fault", clip(message.fault_message)},
             {"hint", "it subscribes again at its next refresh"}});
       return soap_response(200, wsman::build_ack(message));
-    case wsman::Action::Events:
-      break;
+    case wsman::Action::Events: break;
     default:
       return fail(400, request, "unsupported action on a subscription",
                   {{"action", std::string(action_name(message.action)) + " " + message.action_uri}});
@@ -317,16 +312,16 @@ bool Collector::complete(Batch &batch)
       std::string error;
       switch (store_.save(batch.owner, batch.origin.subscription, *batch.message.bookmark, error))
         {
-        case BookmarkStore::SaveResult::Pending:
-          return false;
+        case BookmarkStore::SaveResult::Pending: return false;
         case BookmarkStore::SaveResult::Failed:
           log_(LogLevel::Error, "windowsevent: cannot store the bookmark of a batch, answered 503",
-               {{"identity", batch.origin.identity}, {"subscription", batch.origin.subscription}, {"error", error},
+               {{"identity", batch.origin.identity},
+                {"subscription", batch.origin.subscription},
+                {"error", error},
                 {"hint", "the forwarder resends the batch"}});
           batch.reply(http::Response{503, {}, {}, {}});
           return true;
-        case BookmarkStore::SaveResult::Committed:
-          break;
+        case BookmarkStore::SaveResult::Committed: break;
         }
     }
   batch.reply(soap_response(200, wsman::build_ack(batch.message)));
@@ -388,7 +383,8 @@ bool Collector::pump()
             continue;
           }
         log_(LogLevel::Error, "windowsevent: events not acknowledged by the destinations in time, answered 503",
-             {{"identity", batch.origin.identity}, {"subscription", batch.origin.subscription},
+             {{"identity", batch.origin.identity},
+              {"subscription", batch.origin.subscription},
               {"commit_timeout", std::to_string(options_.commit_timeout.count())},
               {"hint", "the forwarder resends the batch; check that the destinations accept messages"}});
         batch.reply(http::Response{503, {}, {}, {}});

@@ -24,7 +24,7 @@ namespace wec {
 // How forwarders reach one listener, as the subscriptions advertise it.
 struct ListenerProfile
 {
-  std::string base_url;                    // "https://wec.corp.example:5986"
+  std::string base_url; // "https://wec.corp.example:5986"
   wsman::AuthProfile auth = wsman::AuthProfile::HttpsMutual;
   std::vector<std::string> issuer_thumbprints;
 };
@@ -35,9 +35,9 @@ using DeferredReply = std::function<void(http::Response)>;
 struct CollectorOptions
 {
   std::vector<SubscriptionConfig> subscriptions;
-  std::chrono::seconds commit_timeout{50};   // no acknowledgement by then: 503, the forwarder retries
-  bool forward_bookmark_events = false;      // EventForwarder 111 markers: bookmark only, unless set
-  bool compression = true;                   // advertise SLDC; bodies labelled SLDC are decompressed
+  std::chrono::seconds commit_timeout{50}; // no acknowledgement by then: 503, the forwarder retries
+  bool forward_bookmark_events = false;    // EventForwarder 111 markers: bookmark only, unless set
+  bool compression = true;                 // advertise SLDC; bodies labelled SLDC are decompressed
 };
 
 class Collector
@@ -65,6 +65,7 @@ public:
   std::size_t max_body_bytes() const;
 
   struct Batch;
+
 private:
   struct Subscription
   {
@@ -78,8 +79,7 @@ private:
                                         wsman::Message &message, DeferredReply reply);
   const Subscription *find_by_uuid(const std::string &uuid) const;
   std::string stored_bookmark(const http::Request &request, const std::string &subscription);
-  http::Response fail(unsigned status, const http::Request &request, const std::string &what,
-                      LogTags details = {});
+  http::Response fail(unsigned status, const http::Request &request, const std::string &what, LogTags details = {});
   bool complete(Batch &batch);
   std::uint64_t post(const EventOrigin &origin, std::string_view event_xml);
 
@@ -88,7 +88,7 @@ private:
   BookmarkStore &store_;
   LogFunction log_;
   std::vector<Subscription> subscriptions_;
-  std::deque<std::unique_ptr<Batch>> posting_;   // events still to post, in arrival order
+  std::deque<std::unique_ptr<Batch>> posting_;    // events still to post, in arrival order
   std::deque<std::unique_ptr<Batch>> committing_; // all posted, waiting for acknowledgement
 };
 

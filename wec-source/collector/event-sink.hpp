@@ -12,9 +12,9 @@ namespace wec {
 
 struct EventOrigin
 {
-  std::string identity;      // authenticated name of the forwarder
-  std::string subscription;  // subscription name
-  std::string peer;          // "address:port"
+  std::string identity;     // authenticated name of the forwarder
+  std::string subscription; // subscription name
+  std::string peer;         // "address:port"
   // The host names authentication proved (certificate CN and DNS SANs, or the FQDN of a Kerberos
   // machine account), lower case, the first one the main name; empty for a user principal.
   std::vector<std::string> host_names;
@@ -25,10 +25,10 @@ struct EventOrigin
 struct ForwardedEvent
 {
   const EventOrigin &origin;
-  std::string_view xml;               // the <Event> as the forwarder sent it
+  std::string_view xml; // the <Event> as the forwarder sent it
   const xml::ParsedEvent *parsed;
   std::string_view parse_error;
-  bool computer_verified;             // its <Computer> is one of origin.host_names
+  bool computer_verified; // its <Computer> is one of origin.host_names
 };
 
 class EventSink

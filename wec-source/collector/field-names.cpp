@@ -60,7 +60,8 @@ void FieldNameBudget::note_folded(std::size_t count, std::string &json)
     return;
   last_warning_ = now;
   log_(LogLevel::Warning, "windowsevent: field name budget reached, fields with new names go into .wec.overflow_fields",
-       {{"budget", std::to_string(limit_)}, {"folded", std::to_string(folded_since_warning_)},
+       {{"budget", std::to_string(limit_)},
+        {"folded", std::to_string(folded_since_warning_)},
         {"folded_total", std::to_string(folded_total_)},
         {"hint", "a forwarder sends events with ever new field names (<Data Name=...>)"}});
   folded_since_warning_ = 0;

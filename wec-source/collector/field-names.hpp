@@ -28,8 +28,7 @@ public:
 
   // Walks the fields: `admitted(slot, field)` for each admitted name; returns the others as one
   // JSON object ("" when there are none) and counts them towards the warning.
-  template <typename Admitted>
-  std::string sort(const std::vector<xml::EventField> &fields, Admitted admitted)
+  template <typename Admitted> std::string sort(const std::vector<xml::EventField> &fields, Admitted admitted)
   {
     std::string folded;
     std::size_t count = 0;

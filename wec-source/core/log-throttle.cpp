@@ -25,10 +25,8 @@ std::string address_of(const std::string &peer)
 
 } // namespace
 
-LogThrottle::LogThrottle(LogFunction sink, std::chrono::seconds interval)
-  : sink_(std::move(sink)), interval_(interval)
-{
-}
+LogThrottle::LogThrottle(LogFunction sink, std::chrono::seconds interval) : sink_(std::move(sink)), interval_(interval)
+{}
 
 LogFunction LogThrottle::function()
 {
@@ -60,8 +58,12 @@ void LogThrottle::log(LogLevel level, const std::string &message, const LogTags 
             untracked_since_ = now;
           return;
         }
-      found = clients_.emplace(who, Client{now, {}, 0, LogTag{identity ? "identity" : "peer",
-                                                              identity ? *identity : address_of(*peer)}}).first;
+      found =
+          clients_
+              .emplace(
+                  who,
+                  Client{now, {}, 0, LogTag{identity ? "identity" : "peer", identity ? *identity : address_of(*peer)}})
+              .first;
     }
   Client &client = found->second;
   if (now - client.started >= interval_)
@@ -120,7 +122,8 @@ void LogThrottle::flush(Clock::time_point now)
   if (untracked_ && now - untracked_since_ >= interval_)
     {
       sink_(LogLevel::Warning, "windowsevent: refusals of too many different clients to log each, not logged",
-            {{"suppressed", std::to_string(untracked_)}, {"clients", std::to_string(kClients)},
+            {{"suppressed", std::to_string(untracked_)},
+             {"clients", std::to_string(kClients)},
              {"interval", std::to_string(interval_.count())}});
       untracked_ = 0;
     }

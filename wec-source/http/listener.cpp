@@ -19,18 +19,18 @@ namespace {
 struct ConnectionState
 {
   std::string peer;
-  std::string address;                             // peer without the port: the per-address count
+  std::string address; // peer without the port: the per-address count
   gnutls_session_t session = nullptr;
-  std::unique_ptr<auth::ConnectionAuth> auth;      // who the client is, per the listener's authenticator
+  std::unique_ptr<auth::ConnectionAuth> auth; // who the client is, per the listener's authenticator
   MHD_Connection *connection = nullptr;
-  std::chrono::steady_clock::time_point since;     // connection start or end of the previous request
-  bool request_started = false;                    // the request line has arrived
-  bool request_received = false;                   // headers and body are complete
-  bool closing = false;                            // shut down for missing its deadline
-  bool tls_hello = false;                          // the client's TLS ClientHello arrived
-  bool tls_finished = false;                       // the client's TLS Finished arrived: handshake done
-  bool tls_refused = false;                        // its certificate was refused (and that was logged)
-  std::uint64_t bytes_at_since = 0;                // TCP bytes received at `since` (TLS: at the handshake's end)
+  std::chrono::steady_clock::time_point since; // connection start or end of the previous request
+  bool request_started = false;                // the request line has arrived
+  bool request_received = false;               // headers and body are complete
+  bool closing = false;                        // shut down for missing its deadline
+  bool tls_hello = false;                      // the client's TLS ClientHello arrived
+  bool tls_finished = false;                   // the client's TLS Finished arrived: handshake done
+  bool tls_refused = false;                    // its certificate was refused (and that was logged)
+  std::uint64_t bytes_at_since = 0;            // TCP bytes received at `since` (TLS: at the handshake's end)
 };
 
 struct RequestState
@@ -182,12 +182,12 @@ void log_failed_handshake(Listener::Impl *self, MHD_Connection *connection, cons
   std::optional<std::uint64_t> received = connection_bytes_received(connection);
   if (received && *received <= 1)
     return;
-  const char *reason =
-    state.closing ? (state.tls_hello ? "the handshake did not complete within request-timeout()"
-                                     : "no complete TLS ClientHello within request-timeout()")
-    : state.tls_hello ? "the handshake stopped after the ClientHello: no TLS version (1.2, 1.3) or cipher "
-                        "suite in common, the client does not trust the server certificate, or it gave up"
-                      : "no TLS ClientHello received: not a TLS client (plain HTTP sent to the HTTPS port?)";
+  const char *reason = state.closing ? (state.tls_hello ? "the handshake did not complete within request-timeout()"
+                                                        : "no complete TLS ClientHello within request-timeout()")
+                       : state.tls_hello
+                           ? "the handshake stopped after the ClientHello: no TLS version (1.2, 1.3) or cipher "
+                             "suite in common, the client does not trust the server certificate, or it gave up"
+                           : "no TLS ClientHello received: not a TLS client (plain HTTP sent to the HTTPS port?)";
   self->log(LogLevel::Warning, "windowsevent: TLS handshake failed",
             {{"peer", state.peer}, {"listener", self->description()}, {"reason", reason}});
 }
@@ -205,7 +205,9 @@ MHD_Result accept_policy(void *cls, const sockaddr *addr, socklen_t)
   if (count == self->connections_per_address.end() || count->second < limit)
     return MHD_YES;
   self->log(LogLevel::Warning, "windowsevent: connection refused, too many connections from one address",
-            {{"peer", address}, {"listener", self->description()}, {"limit", std::to_string(limit)},
+            {{"peer", address},
+             {"listener", self->description()},
+             {"limit", std::to_string(limit)},
              {"hint", "raise max-connections-per-ip() when many machines share this address (NAT)"}});
   return MHD_NO;
 }
@@ -269,8 +271,7 @@ void *on_request_line(void *, const char *, MHD_Connection *connection)
   return nullptr;
 }
 
-void on_completed(void *cls, MHD_Connection *connection, void **request_context,
-                  enum MHD_RequestTerminationCode code)
+void on_completed(void *cls, MHD_Connection *connection, void **request_context, enum MHD_RequestTerminationCode code)
 {
   auto *self = static_cast<Listener::Impl *>(cls);
   if (ConnectionState *conn = connection_state(connection))
@@ -281,10 +282,11 @@ void on_completed(void *cls, MHD_Connection *connection, void **request_context,
       if (request && !conn->request_received && !conn->closing &&
           (code == MHD_REQUEST_TERMINATED_CLIENT_ABORT || code == MHD_REQUEST_TERMINATED_READ_ERROR))
         {
-          LogTags tags = {{"peer", conn->peer}, {"identity", clip(conn->auth->identity().name)},
+          LogTags tags = {{"peer", conn->peer},
+                          {"identity", clip(conn->auth->identity().name)},
                           {"received", std::to_string(request->received)}};
           if (const char *length =
-                MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH))
+                  MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH))
             tags.push_back({"content_length", clip(length, 40)});
           self->log(LogLevel::Warning, "windowsevent: request incomplete, the client closed the connection", tags);
         }
@@ -318,7 +320,8 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
       if (length && std::strtoull(length, nullptr, 10) > self->options.max_body_bytes)
         {
           self->log(LogLevel::Error, "windowsevent: request body too large, answered 413",
-                    {{"peer", peer}, {"content_length", clip(length, 40)},
+                    {{"peer", peer},
+                     {"content_length", clip(length, 40)},
                      {"limit", std::to_string(self->options.max_body_bytes)},
                      {"hint", "raise max-envelope-size() if forwarders legitimately send more"}});
           return queue(connection, plain_status(MHD_HTTP_CONTENT_TOO_LARGE));
@@ -326,7 +329,7 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
       // The authenticator may answer from the headers alone, before any body byte is read.
       if (conn)
         if (std::optional<auth::Answer> answer = conn->auth->authenticate_request(
-              MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
+                MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
           return queue(connection, from_answer(*answer), true);
       return MHD_YES;
     }
@@ -387,8 +390,9 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
       return queue(connection, from_answer(*answer), true);
 
   // While stopping, libmicrohttpd must not be left with a suspended connection (it aborts).
-  std::optional<Response> response =
-    self->stopping ? std::optional<Response>(plain_status(MHD_HTTP_SERVICE_UNAVAILABLE)) : self->handler.on_request(request);
+  std::optional<Response> response = self->stopping
+                                         ? std::optional<Response>(plain_status(MHD_HTTP_SERVICE_UNAVAILABLE))
+                                         : self->handler.on_request(request);
   if (response)
     return queue(connection, std::move(*response), true);
 
@@ -465,20 +469,21 @@ std::unique_ptr<Listener> Listener::start(const ListenerOptions &options, Reques
     flags |= MHD_USE_TLS;
 
   std::vector<MHD_OptionItem> items = {
-    {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&on_mhd_log), self}, // first: it logs the others
-    {MHD_OPTION_SOCK_ADDR, 0, &storage},
-    {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&on_connection), self},
-    {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&on_completed), self},
-    {MHD_OPTION_URI_LOG_CALLBACK, reinterpret_cast<intptr_t>(&on_request_line), self},
-    {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(options.max_connections), nullptr},
-    {MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(options.idle_timeout_seconds), nullptr},
-    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(options.connection_memory_bytes), nullptr},
+      {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&on_mhd_log), self}, // first: it logs the others
+      {MHD_OPTION_SOCK_ADDR, 0, &storage},
+      {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&on_connection), self},
+      {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&on_completed), self},
+      {MHD_OPTION_URI_LOG_CALLBACK, reinterpret_cast<intptr_t>(&on_request_line), self},
+      {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(options.max_connections), nullptr},
+      {MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(options.idle_timeout_seconds), nullptr},
+      {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(options.connection_memory_bytes), nullptr},
   };
   if (self->tls())
     {
       items.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char *>(self->options.key_pem.c_str())});
       items.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char *>(self->options.cert_pem.c_str())});
-      items.push_back({MHD_OPTION_HTTPS_PRIORITIES, 0, const_cast<char *>("NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2")});
+      items.push_back(
+          {MHD_OPTION_HTTPS_PRIORITIES, 0, const_cast<char *>("NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2")});
       if (!self->options.client_ca_pem.empty())
         items.push_back({MHD_OPTION_HTTPS_MEM_TRUST, 0, const_cast<char *>(self->options.client_ca_pem.c_str())});
     }
@@ -532,8 +537,8 @@ void Listener::close_overdue_connections()
       // A request is under way once its request line is complete, or, for a client still sending that
       // line byte by byte, once bytes arrived after the handshake or the previous answer.
       const std::optional<std::uint64_t> received = connection_bytes_received(connection);
-      const bool started = conn->request_started || ((!conn->session || conn->tls_finished) && received &&
-                                                     *received > conn->bytes_at_since);
+      const bool started = conn->request_started ||
+                           ((!conn->session || conn->tls_finished) && received && *received > conn->bytes_at_since);
       // libmicrohttpd times out only silent connections; this also ends slow senders.
       const MHD_ConnectionInfo *fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
       if (fd)
@@ -541,7 +546,8 @@ void Listener::close_overdue_connections()
       conn->closing = true;
       if (started)
         impl_->log(LogLevel::Warning, "windowsevent: request not completed in time, connection closed",
-                   {{"peer", conn->peer}, {"listener", impl_->description()},
+                   {{"peer", conn->peer},
+                    {"listener", impl_->description()},
                     {"identity", clip(conn->auth->identity().name)},
                     {"request_timeout", std::to_string(impl_->options.request_timeout_seconds)}});
       else
@@ -570,9 +576,6 @@ void Listener::answer_all_pending(const Response &response)
     run(); // let the resumed connections send their answers
 }
 
-std::string Listener::description() const
-{
-  return impl_->description();
-}
+std::string Listener::description() const { return impl_->description(); }
 
 } // namespace wec::http

@@ -25,13 +25,13 @@ struct ListenerOptions
 {
   std::string address = "0.0.0.0";
   std::uint16_t port = 5986;
-  std::string cert_pem;                  // server certificate; empty: plain HTTP
+  std::string cert_pem; // server certificate; empty: plain HTTP
   std::string key_pem;
-  std::string client_ca_pem;             // TLS: the CAs a client certificate is asked for
+  std::string client_ca_pem;                          // TLS: the CAs a client certificate is asked for
   const auth::Authenticator *authenticator = nullptr; // required; must outlive the listener
   std::size_t max_body_bytes = 1024 * 1024;
   unsigned max_connections = 1000;
-  unsigned max_connections_per_ip = 0;   // 0: no limit; keeps one address from taking every slot
+  unsigned max_connections_per_ip = 0; // 0: no limit; keeps one address from taking every slot
   unsigned idle_timeout_seconds = 120;
   // A connection must complete a request (headers and body) within this many seconds of its
   // start or of its previous request, whatever it sends meanwhile: dribbling clients, stalled
@@ -56,9 +56,9 @@ public:
                                          std::string &error);
   ~Listener();
 
-  int poll_fd() const;            // readable when run() has work
-  long timeout_ms() const;        // how long the caller may sleep before run(); -1: no limit
-  void run();                     // accept, read, handshake, dispatch; never blocks
+  int poll_fd() const;     // readable when run() has work
+  long timeout_ms() const; // how long the caller may sleep before run(); -1: no limit
+  void run();              // accept, read, handshake, dispatch; never blocks
   void answer(std::uint64_t request_id, Response response);
   // Before shutdown: answers every waiting request, and every later one with 503, so that no
   // connection stays suspended (libmicrohttpd aborts when stopped with one).
@@ -66,6 +66,7 @@ public:
   std::string description() const; // "https://0.0.0.0:5986"
 
   struct Impl;
+
 private:
   explicit Listener(std::unique_ptr<Impl> impl);
   void close_overdue_connections();

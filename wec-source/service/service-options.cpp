@@ -122,7 +122,8 @@ bool check_subscription(const SubscriptionConfig &s, std::string &error)
   else if (s.query.empty())
     error = "windowsevent(): subscription(name(\"" + s.name + "\")) needs query() or query-file()";
   else if (s.computers.empty())
-    error = "windowsevent(): subscription(name(\"" + s.name + "\")) needs computers(\"...\"): "
+    error = "windowsevent(): subscription(name(\"" + s.name +
+            "\")) needs computers(\"...\"): "
             "which forwarders get it (globs, e.g. \"*.corp.example\")";
   return error.empty();
 }

@@ -27,8 +27,8 @@ struct TlsOptions
 
   auth::TrustConfig trust_config() const
   {
-    return auth::TrustConfig{ca_file, ca_dir, issuer_thumbprints, issuer_files, crl_file, crl_dir,
-                             crl_reload_interval_seconds};
+    return auth::TrustConfig{ca_file,  ca_dir,  issuer_thumbprints,         issuer_files,
+                             crl_file, crl_dir, crl_reload_interval_seconds};
   }
 };
 
@@ -43,8 +43,8 @@ struct KerberosOptions
 struct ServiceOptions
 {
   std::string ip = "0.0.0.0";
-  int port = 0;          // the HTTPS listener's: port() or tls(port()); 0: 5986
-  std::string hostname;  // advertised in the subscriptions; empty: the host's FQDN (the host fills it)
+  int port = 0;         // the HTTPS listener's: port() or tls(port()); 0: 5986
+  std::string hostname; // advertised in the subscriptions; empty: the host's FQDN (the host fills it)
   unsigned max_connections = 1000;
   unsigned max_connections_per_ip = 100; // per listener; 0: no limit
   // Below the 60 s OperationTimeout of Windows' requests: answer 503 before the forwarder gives up.

@@ -41,7 +41,7 @@ struct Service::State
   std::unique_ptr<LogThrottle> client_log; // lines caused by clients, repeats summarised
   std::unique_ptr<Collector> collector;
   std::vector<std::unique_ptr<Endpoint>> endpoints;
-  http::ListenerOptions https;              // filled by start() when tls() is on
+  http::ListenerOptions https; // filled by start() when tls() is on
 };
 
 Service::Service(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -119,7 +119,8 @@ bool Service::start_endpoints(const ServiceOptions &options)
     std::string thumbprints;
     for (const auto &t : endpoint->profile.issuer_thumbprints)
       thumbprints += (thumbprints.empty() ? "" : ",") + t;
-    LogTags tags = {{"url", endpoint->listener->description()}, {"advertised", endpoint->profile.base_url},
+    LogTags tags = {{"url", endpoint->listener->description()},
+                    {"advertised", endpoint->profile.base_url},
                     {"subscriptions", std::to_string(options.subscriptions.size())}};
     if (!thumbprints.empty())
       tags.push_back({"issuer_thumbprints", thumbprints});

@@ -30,6 +30,7 @@ public:
   void run(const std::atomic<bool> &stop);
 
   struct State;
+
 private:
   explicit Service(std::unique_ptr<State> state);
   bool start_endpoints(const ServiceOptions &options);

@@ -18,10 +18,7 @@ namespace {
 constexpr std::string_view kSubscriptionNamespace = "6f1c1d2e-8a4b-4c1e-9d57-3b0f5e2a7c11";
 constexpr std::string_view kVersionNamespace = "b2a7f0c4-1e5d-4f36-8c2b-90d4e6a1f3b5";
 
-char fold(char c)
-{
-  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-}
+char fold(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
 
 bool parse_uuid_bytes(std::string_view text, unsigned char out[16])
 {
@@ -104,10 +101,9 @@ std::string name_based_uuid(std::string_view name_space, std::string_view name)
   digest[6] = static_cast<unsigned char>((digest[6] & 0x0f) | 0x50);
   digest[8] = static_cast<unsigned char>((digest[8] & 0x3f) | 0x80);
   char out[37];
-  std::snprintf(out, sizeof(out),
-                "%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X",
-                digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
-                digest[8], digest[9], digest[10], digest[11], digest[12], digest[13], digest[14], digest[15]);
+  std::snprintf(out, sizeof(out), "%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X", digest[0],
+                digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7], digest[8], digest[9],
+                digest[10], digest[11], digest[12], digest[13], digest[14], digest[15]);
   return out;
 }
 
@@ -142,7 +138,7 @@ std::string subscription_version(const SubscriptionPolicy &s, std::string_view l
 bool validate_query(std::string_view query_xml, std::string &error)
 {
   xml::DocumentPtr doc =
-    xml::read_hardened_document(query_xml, xml::MarkupLimits{}, "query is not well-formed XML", error);
+      xml::read_hardened_document(query_xml, xml::MarkupLimits{}, "query is not well-formed XML", error);
   if (!doc)
     return false;
   xmlNode *root = xmlDocGetRootElement(doc.get());

@@ -13,7 +13,7 @@ namespace wec {
 struct SubscriptionPolicy
 {
   std::string name;
-  bool rendered_text = false;           // content-format(rendered-text)
+  bool rendered_text = false; // content-format(rendered-text)
   std::string locale;
   std::string data_locale;
   unsigned heartbeat_seconds = 900;
@@ -24,13 +24,13 @@ struct SubscriptionPolicy
   unsigned long max_envelope_size = 512000;
   bool read_existing_events = false;
   bool ignore_channel_error = true;
-  std::string query;                    // <QueryList> XML
+  std::string query; // <QueryList> XML
 };
 
 // One configured subscription: its policy and who gets it.
 struct SubscriptionConfig : SubscriptionPolicy
 {
-  std::vector<std::string> computers;   // globs with * and ?, matched case-insensitively
+  std::vector<std::string> computers; // globs with * and ?, matched case-insensitively
 };
 
 // Case-insensitive glob: '*' any run of characters, '?' exactly one.

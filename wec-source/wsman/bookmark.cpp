@@ -176,7 +176,7 @@ BookmarkResult canonical_bookmark(std::string_view xml, std::string &out, std::s
   // Wrapped like the header it came from, so that one function checks both.
   std::string wrapped = "<Bookmark>" + std::string(xml) + "</Bookmark>";
   wec::xml::DocumentPtr doc =
-    wec::xml::read_hardened_document(wrapped, wec::xml::MarkupLimits{}, "bookmark is not well-formed XML", error);
+      wec::xml::read_hardened_document(wrapped, wec::xml::MarkupLimits{}, "bookmark is not well-formed XML", error);
   if (!doc)
     return BookmarkResult::Refused;
   return bookmark_from_header(xmlDocGetRootElement(doc.get()), out, error);

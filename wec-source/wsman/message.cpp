@@ -29,8 +29,7 @@ constexpr const char *kActionHeartbeat = "http://schemas.dmtf.org/wbem/wsman/1/w
 constexpr const char *kActionEvents = "http://schemas.dmtf.org/wbem/wsman/1/wsman/Events";
 constexpr const char *kActionSubscriptionEnd = "http://schemas.xmlsoap.org/ws/2004/08/eventing/SubscriptionEnd";
 
-std::string
-one_line(const char *text)
+std::string one_line(const char *text)
 {
   std::string out;
   if (!text)
@@ -55,20 +54,17 @@ one_line(const char *text)
 // ---------------------------------------------------------------------------------------------
 // DOM helpers
 
-inline bool
-str_eq(const xmlChar *a, const char *b)
+inline bool str_eq(const xmlChar *a, const char *b)
 {
   return a && std::strcmp(reinterpret_cast<const char *>(a), b) == 0;
 }
 
-inline bool
-is_element(const xmlNode *node, const char *ns, const char *name)
+inline bool is_element(const xmlNode *node, const char *ns, const char *name)
 {
   return node->type == XML_ELEMENT_NODE && node->ns && str_eq(node->ns->href, ns) && str_eq(node->name, name);
 }
 
-const xmlNode *
-find_child(const xmlNode *parent, const char *ns, const char *name)
+const xmlNode *find_child(const xmlNode *parent, const char *ns, const char *name)
 {
   for (const xmlNode *c = parent->children; c; c = c->next)
     if (is_element(c, ns, name))
@@ -76,8 +72,7 @@ find_child(const xmlNode *parent, const char *ns, const char *name)
   return nullptr;
 }
 
-const xmlNode *
-find_descendant(const xmlNode *parent, const char *ns, const char *name)
+const xmlNode *find_descendant(const xmlNode *parent, const char *ns, const char *name)
 {
   for (const xmlNode *c = parent->children; c; c = c->next)
     {
@@ -91,8 +86,7 @@ find_descendant(const xmlNode *parent, const char *ns, const char *name)
   return nullptr;
 }
 
-void
-append_descendant_text(const xmlNode *node, std::string &out)
+void append_descendant_text(const xmlNode *node, std::string &out)
 {
   for (const xmlNode *c = node->children; c; c = c->next)
     {
@@ -103,14 +97,9 @@ append_descendant_text(const xmlNode *node, std::string &out)
     }
 }
 
-inline bool
-is_xml_space(char c)
-{
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
+inline bool is_xml_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-std::string
-trimmed(std::string s)
+std::string trimmed(std::string s)
 {
   size_t b = 0, e = s.size();
   while (b < e && is_xml_space(s[b]))
@@ -122,16 +111,14 @@ trimmed(std::string s)
   return s.substr(b, e - b);
 }
 
-std::string
-text_of(const xmlNode *node)
+std::string text_of(const xmlNode *node)
 {
   std::string out;
   append_descendant_text(node, out);
   return trimmed(std::move(out));
 }
 
-std::string
-collapsed_text_of(const xmlNode *node)
+std::string collapsed_text_of(const xmlNode *node)
 {
   std::string raw;
   append_descendant_text(node, raw);
@@ -153,8 +140,7 @@ collapsed_text_of(const xmlNode *node)
   return out;
 }
 
-std::string
-attribute(const xmlNode *node, const char *name, const char *ns = nullptr)
+std::string attribute(const xmlNode *node, const char *name, const char *ns = nullptr)
 {
   xmlChar *value = ns ? xmlGetNsProp(node, BAD_CAST name, BAD_CAST ns) : xmlGetNoNsProp(node, BAD_CAST name);
   if (!value)
@@ -169,8 +155,7 @@ attribute(const xmlNode *node, const char *name, const char *ns = nullptr)
 // declares every namespace the subtree uses, so the result is a standalone well-formed document
 // even when the declarations lived on ancestors.
 
-void
-escape_into(std::string &out, const char *text, bool attribute_value)
+void escape_into(std::string &out, const char *text, bool attribute_value)
 {
   for (const char *p = text; *p; ++p)
     {
@@ -209,8 +194,7 @@ struct Binding
   std::string href;   // "" = no namespace
 };
 
-const std::string *
-lookup(const std::vector<Binding> &scope, const std::string &prefix)
+const std::string *lookup(const std::vector<Binding> &scope, const std::string &prefix)
 {
   for (auto it = scope.rbegin(); it != scope.rend(); ++it)
     if (it->prefix == prefix)
@@ -218,8 +202,7 @@ lookup(const std::vector<Binding> &scope, const std::string &prefix)
   return nullptr;
 }
 
-void
-declare(std::string &out, std::vector<Binding> &scope, const std::string &prefix, const std::string &href)
+void declare(std::string &out, std::vector<Binding> &scope, const std::string &prefix, const std::string &href)
 {
   out += prefix.empty() ? " xmlns=\"" : " xmlns:" + prefix + "=\"";
   escape_into(out, href.c_str(), true);
@@ -227,8 +210,7 @@ declare(std::string &out, std::vector<Binding> &scope, const std::string &prefix
   scope.push_back({prefix, href});
 }
 
-void
-ensure_binding(std::string &out, std::vector<Binding> &scope, const xmlNs *ns, bool is_attribute)
+void ensure_binding(std::string &out, std::vector<Binding> &scope, const xmlNs *ns, bool is_attribute)
 {
   if (!ns)
     {
@@ -248,8 +230,7 @@ ensure_binding(std::string &out, std::vector<Binding> &scope, const xmlNs *ns, b
     declare(out, scope, prefix, href);
 }
 
-void
-append_qname(std::string &out, const xmlNs *ns, const xmlChar *name)
+void append_qname(std::string &out, const xmlNs *ns, const xmlChar *name)
 {
   if (ns && ns->prefix)
     {
@@ -259,8 +240,7 @@ append_qname(std::string &out, const xmlNs *ns, const xmlChar *name)
   out += reinterpret_cast<const char *>(name);
 }
 
-void
-serialize(const xmlNode *node, std::string &out, std::vector<Binding> &scope)
+void serialize(const xmlNode *node, std::string &out, std::vector<Binding> &scope)
 {
   switch (node->type)
     {
@@ -329,8 +309,7 @@ serialize(const xmlNode *node, std::string &out, std::vector<Binding> &scope)
 
 // ---------------------------------------------------------------------------------------------
 
-Action
-action_from_uri(const std::string &uri)
+Action action_from_uri(const std::string &uri)
 {
   if (uri == kActionEvents)
     return Action::Events;
@@ -345,8 +324,7 @@ action_from_uri(const std::string &uri)
   return Action::Unknown;
 }
 
-unsigned long
-parse_unsigned(const std::string &text)
+unsigned long parse_unsigned(const std::string &text)
 {
   if (text.empty() || text.size() > 19)
     return 0;
@@ -360,8 +338,7 @@ parse_unsigned(const std::string &text)
   return value;
 }
 
-std::string
-namespace_name(const xmlNode *node)
+std::string namespace_name(const xmlNode *node)
 {
   std::string out = "{";
   if (node->ns && node->ns->href)
@@ -372,26 +349,20 @@ namespace_name(const xmlNode *node)
 }
 
 // Only a well-formed <BookmarkList> is kept, re-serialised: it goes back into a later response.
-bool
-read_bookmark(const xmlNode *node, Message &out, std::string &error)
+bool read_bookmark(const xmlNode *node, Message &out, std::string &error)
 {
   std::string canonical;
   switch (bookmark_from_header(node, canonical, error))
     {
-    case BookmarkResult::Valid:
-      out.bookmark = std::move(canonical);
-      return true;
-    case BookmarkResult::Empty:
-      return true;
-    case BookmarkResult::Refused:
-      break;
+    case BookmarkResult::Valid: out.bookmark = std::move(canonical); return true;
+    case BookmarkResult::Empty: return true;
+    case BookmarkResult::Refused: break;
     }
   error = "refused bookmark: " + error;
   return false;
 }
 
-void
-read_events(const xmlNode *events, Message &out)
+void read_events(const xmlNode *events, Message &out)
 {
   size_t count = 0;
   for (const xmlNode *c = events->children; c; c = c->next)
@@ -404,8 +375,7 @@ read_events(const xmlNode *events, Message &out)
         continue;
       std::string &event = out.events.emplace_back();
       const xmlNode *only = c->children;
-      if (only && !only->next && (only->type == XML_CDATA_SECTION_NODE || only->type == XML_TEXT_NODE) &&
-          only->content)
+      if (only && !only->next && (only->type == XML_CDATA_SECTION_NODE || only->type == XML_TEXT_NODE) && only->content)
         {
           event.assign(reinterpret_cast<const char *>(only->content)); // the usual single CDATA node
           continue;
@@ -421,8 +391,7 @@ read_events(const xmlNode *events, Message &out)
     }
 }
 
-bool
-read_header(const xmlNode *header, Message &out, bool &have_action, bool &have_message_id, std::string &error)
+bool read_header(const xmlNode *header, Message &out, bool &have_action, bool &have_message_id, std::string &error)
 {
   for (const xmlNode *h = header->children; h; h = h->next)
     {
@@ -490,8 +459,7 @@ read_header(const xmlNode *header, Message &out, bool &have_action, bool &have_m
 
 } // namespace
 
-bool
-parse_message(std::string_view xml, Message &out, std::string &error, const ParseLimits &limits)
+bool parse_message(std::string_view xml, Message &out, std::string &error, const ParseLimits &limits)
 {
   out = Message{};
   error.clear();
@@ -504,7 +472,7 @@ parse_message(std::string_view xml, Message &out, std::string &error, const Pars
   markup.max_depth = limits.max_depth;
   // XML_PARSE_COMPACT keeps short texts inside their nodes: fewer allocations.
   wec::xml::DocumentPtr doc =
-    wec::xml::read_hardened_document(xml, markup, "XML parse error", error, XML_PARSE_COMPACT);
+      wec::xml::read_hardened_document(xml, markup, "XML parse error", error, XML_PARSE_COMPACT);
   if (!doc)
     return false;
 

@@ -19,8 +19,7 @@ constexpr const char *kXmlnsE = " xmlns:e=\"http://schemas.xmlsoap.org/ws/2004/0
 constexpr const char *kXmlnsW = " xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\"";
 constexpr const char *kXmlnsP = " xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\"";
 
-void
-append_escaped(std::string &out, std::string_view text)
+void append_escaped(std::string &out, std::string_view text)
 {
   for (char c : text)
     {
@@ -39,8 +38,7 @@ append_escaped(std::string &out, std::string_view text)
 }
 
 // Appends <tag>escaped text</tag>.
-void
-element(std::string &out, const char *tag, std::string_view text)
+void element(std::string &out, const char *tag, std::string_view text)
 {
   out += '<';
   out += tag;
@@ -51,8 +49,7 @@ element(std::string &out, const char *tag, std::string_view text)
   out += '>';
 }
 
-void
-envelope_open(std::string &out, std::string_view lang, const char *namespaces)
+void envelope_open(std::string &out, std::string_view lang, const char *namespaces)
 {
   out += "<s:Envelope xml:lang=\"";
   append_escaped(out, lang);
@@ -62,8 +59,7 @@ envelope_open(std::string &out, std::string_view lang, const char *namespaces)
 }
 
 // Response header common part: Action, MessageID, To, [OperationID], SequenceId, RelatesTo.
-void
-response_header(std::string &out, const char *action, const Message &request, bool to_before_operation)
+void response_header(std::string &out, const char *action, const Message &request, bool to_before_operation)
 {
   out += "<s:Header>";
   element(out, "a:Action", action);
@@ -83,8 +79,7 @@ response_header(std::string &out, const char *action, const Message &request, bo
   out += "</s:Header>";
 }
 
-void
-locale_elements(std::string &out, const SubscriptionOffer &offer)
+void locale_elements(std::string &out, const SubscriptionOffer &offer)
 {
   if (!offer.policy.locale.empty())
     {
@@ -100,8 +95,7 @@ locale_elements(std::string &out, const SubscriptionOffer &offer)
     }
 }
 
-void
-address_and_reference(std::string &out, const SubscriptionOffer &offer)
+void address_and_reference(std::string &out, const SubscriptionOffer &offer)
 {
   element(out, "a:Address", offer.delivery_address);
   out += "<a:ReferenceProperties>";
@@ -109,8 +103,7 @@ address_and_reference(std::string &out, const SubscriptionOffer &offer)
   out += "</a:ReferenceProperties>";
 }
 
-void
-subscribe_envelope(std::string &out, const SubscriptionOffer &offer)
+void subscribe_envelope(std::string &out, const SubscriptionOffer &offer)
 {
   out += "<s:Envelope";
   out += kXmlnsS;
@@ -148,7 +141,7 @@ subscribe_envelope(std::string &out, const SubscriptionOffer &offer)
     out += "<w:Option Name=\"Compression\">SLDC</w:Option>";
   out += "<w:Option Name=\"CDATA\" xsi:nil=\"true\"/>";
   out += offer.policy.rendered_text ? "<w:Option Name=\"ContentFormat\">RenderedText</w:Option>"
-                             : "<w:Option Name=\"ContentFormat\">Raw</w:Option>";
+                                    : "<w:Option Name=\"ContentFormat\">Raw</w:Option>";
   if (offer.policy.ignore_channel_error)
     out += "<w:Option Name=\"IgnoreChannelError\" xsi:nil=\"true\"/>";
   if (offer.policy.read_existing_events)
@@ -226,16 +219,14 @@ subscribe_envelope(std::string &out, const SubscriptionOffer &offer)
   out += "</e:Subscribe></s:Body></s:Envelope>";
 }
 
-std::string
-response_lang(const Message &request)
+std::string response_lang(const Message &request)
 {
   return request.locale.empty() ? std::string("en-US") : request.locale;
 }
 
 } // namespace
 
-std::string
-xml_escape(std::string_view text)
+std::string xml_escape(std::string_view text)
 {
   std::string out;
   out.reserve(text.size() + 16);
@@ -243,8 +234,7 @@ xml_escape(std::string_view text)
   return out;
 }
 
-std::string
-new_message_id()
+std::string new_message_id()
 {
   unsigned char b[16];
   if (RAND_bytes(b, sizeof b) != 1)
@@ -269,8 +259,7 @@ new_message_id()
   return out;
 }
 
-std::string
-build_enumerate_response(const Message &request, const std::vector<SubscriptionOffer> &offers)
+std::string build_enumerate_response(const Message &request, const std::vector<SubscriptionOffer> &offers)
 {
   std::string out;
   size_t estimate = 1024;
@@ -295,8 +284,7 @@ build_enumerate_response(const Message &request, const std::vector<SubscriptionO
   return out;
 }
 
-std::string
-build_ack(const Message &request)
+std::string build_ack(const Message &request)
 {
   std::string out;
   out.reserve(1024);

@@ -13,19 +13,19 @@ namespace wec::wsman {
 
 enum class AuthProfile
 {
-  HttpsMutual,     // secprofile/https/mutual with auth:Thumbprint Role="issuer"
-  SpnegoKerberos,  // secprofile/http/spnego-kerberos
+  HttpsMutual,    // secprofile/https/mutual with auth:Thumbprint Role="issuer"
+  SpnegoKerberos, // secprofile/http/spnego-kerberos
 };
 
 // Everything a forwarder needs to create or keep one subscription.
 struct SubscriptionOffer
 {
   SubscriptionPolicy policy;
-  std::string version;            // m:Version GUID, upper case, without "uuid:"
-  std::string identifier;         // e:Identifier in ReferenceProperties (subscription GUID)
-  std::string delivery_address;   // NotifyTo and EndTo a:Address, e.g. https://host:5986/wsman/subscriptions/<GUID>
-  bool compression = false;       // advertise SLDC: forwarders then compress their bodies
-  std::string bookmark_xml;       // stored <BookmarkList>; empty: none (or earliest with read_existing_events)
+  std::string version;          // m:Version GUID, upper case, without "uuid:"
+  std::string identifier;       // e:Identifier in ReferenceProperties (subscription GUID)
+  std::string delivery_address; // NotifyTo and EndTo a:Address, e.g. https://host:5986/wsman/subscriptions/<GUID>
+  bool compression = false;     // advertise SLDC: forwarders then compress their bodies
+  std::string bookmark_xml;     // stored <BookmarkList>; empty: none (or earliest with read_existing_events)
   AuthProfile auth = AuthProfile::HttpsMutual;
   std::vector<std::string> issuer_thumbprints; // SHA-1 hex, upper case, for HttpsMutual
 };
