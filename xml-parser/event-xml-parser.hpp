@@ -65,6 +65,10 @@ bool parse_event(std::string_view xml, ParsedEvent &out, std::string &error, con
 // Windows time "2024-05-01T10:00:00.1234567Z" -> seconds and microseconds since the epoch (UTC).
 bool parse_system_time(std::string_view text, long long &seconds, unsigned &microseconds);
 
+// Windows Level (1 Critical ... 5 Verbose) -> syslog severity (2 crit ... 7 debug); `log_always` for
+// 0 (LogAlways), for a missing Level and for any other value.
+int syslog_severity(std::string_view level, int log_always);
+
 } // namespace wec::xml
 
 namespace wec::xml {

@@ -6,22 +6,6 @@ namespace wec::module {
 
 namespace {
 
-// Windows Level → syslog severity. 0 (LogAlways) is configurable.
-int severity_for_level(const std::string &level, int log_always)
-{
-  if (level == "1")
-    return 2; // Critical → crit
-  if (level == "2")
-    return 3; // Error → err
-  if (level == "3")
-    return 4; // Warning → warning
-  if (level == "4")
-    return 6; // Information → info
-  if (level == "5")
-    return 7; // Verbose → debug
-  return log_always;
-}
-
 // syslog-ng registers every name-value name for the life of the process, in one table of at most
 // 65,535 names shared by all its parsers. 9,002 real events of many providers use 882 distinct
 // names: 4,096 per source leaves room for new providers and keeps a forwarder that invents names
@@ -101,7 +85,7 @@ void EventMessages::set_summary(LogMessage *msg, const ForwardedEvent &event)
       msg->timestamps[LM_TS_STAMP].ut_usec = microseconds;
       msg->timestamps[LM_TS_STAMP].ut_gmtoff = 0;
     }
-  msg->pri = (msg->pri & LOG_FACMASK) | severity_for_level(s.level, options_.log_always_severity);
+  msg->pri = (msg->pri & LOG_FACMASK) | xml::syslog_severity(s.level, options_.log_always_severity);
 }
 
 } // namespace wec::module

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -28,20 +29,14 @@ gpointer run_task(gpointer user_data)
 std::vector<std::string> PersistFileEntries::names_starting_with(const std::string &prefix)
 {
   // Collected first: looking entries up while iterating would touch the table being walked.
-  struct Walk
-  {
-    const std::string *prefix;
-    std::vector<std::string> names;
-  } walk{&prefix, {}};
-  persist_state_foreach_entry(
-      state_,
-      [](gchar *name, gint, gpointer, gpointer user_data) {
-        auto *w = static_cast<Walk *>(user_data);
-        if (std::strncmp(name, w->prefix->c_str(), w->prefix->size()) == 0)
-          w->names.emplace_back(name);
-      },
-      &walk);
-  return walk.names;
+  std::vector<std::string> names;
+  auto collect = [](gchar *name, gint, gpointer, gpointer names) {
+    static_cast<std::vector<std::string> *>(names)->emplace_back(name);
+  };
+  persist_state_foreach_entry(state_, collect, &names);
+  names.erase(std::remove_if(names.begin(), names.end(), [&](const std::string &n) { return n.rfind(prefix, 0) != 0; }),
+              names.end());
+  return names;
 }
 
 PersistEntries::Handle PersistFileEntries::lookup(const std::string &name, std::size_t &size)

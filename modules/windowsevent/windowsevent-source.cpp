@@ -108,17 +108,7 @@ void SourceDriver::request_exit()
 
 void SourceDriver::wakeup() { wake_->wake(); }
 
-void SourceDriver::run()
-{
-  try
-    {
-      service_->run(exit_requested_);
-    }
-  catch (const std::exception &e)
-    {
-      log_line(LogLevel::Error, "windowsevent: worker stopped by an internal error", {{"error", e.what()}});
-    }
-}
+void SourceDriver::run() { service_->run(exit_requested_); }
 
 bool SourceDriver::window_open() { return adapter::free_to_send(super_); }
 

@@ -22,6 +22,7 @@ using wec::xml::parse_system_time;
 using wec::xml::ParsedEvent;
 using wec::xml::ParseLimits;
 using wec::xml::sdata_param_name;
+using wec::xml::syslog_severity;
 
 namespace {
 
@@ -828,4 +829,14 @@ Test(sdata_param_name, is_short_and_never_empty)
         cr_expect(c >= 33 && c <= 126 && c != '=' && c != ']' && c != '"' && c != '.', "byte %u in %s", c,
                   name.c_str());
     }
+}
+
+Test(xml_parser, level_maps_to_syslog_severity)
+{
+  const char *levels[] = {"1", "2", "3", "4", "5"};
+  const int severities[] = {2, 3, 4, 6, 7};
+  for (std::size_t i = 0; i < 5; ++i)
+    cr_expect_eq(syslog_severity(levels[i], 5), severities[i], "Level %s", levels[i]);
+  for (const char *other : {"0", "", "6", "15", "01"})
+    cr_expect_eq(syslog_severity(other, 5), 5, "Level '%s' takes log-always-severity()", other);
 }

@@ -162,6 +162,18 @@ bool Service::start_endpoints(const ServiceOptions &options)
 
 void Service::run(const std::atomic<bool> &stop)
 {
+  try
+    {
+      loop(stop);
+    }
+  catch (const std::exception &e)
+    {
+      state_->log(LogLevel::Error, "windowsevent: worker stopped by an internal error", {{"error", e.what()}});
+    }
+}
+
+void Service::loop(const std::atomic<bool> &stop)
+{
   State &s = *state_;
   // Connections stay suspended while the sink's window is full; the loop sleeps only in poll()
   // on the listeners and the wake channel.

@@ -26,7 +26,8 @@ public:
   ~Service();
 
   // The worker loop: never blocks on one client, sleeps only in poll(). Returns after `stop` is set
-  // and the channel woken, having answered every waiting batch with 503 (the forwarders resend).
+  // and the channel woken, having answered every waiting batch with 503 (the forwarders resend), or
+  // after an internal error, which it logs.
   void run(const std::atomic<bool> &stop);
 
   struct State;
@@ -34,6 +35,7 @@ public:
 private:
   explicit Service(std::unique_ptr<State> state);
   bool start_endpoints(const ServiceOptions &options);
+  void loop(const std::atomic<bool> &stop);
   std::unique_ptr<State> state_;
 };
 

@@ -1,4 +1,5 @@
-// Windows event times ("2024-05-01T10:00:00.1234567Z") -> seconds and microseconds since 1970.
+// Values of an event's <System> element: its time ("2024-05-01T10:00:00.1234567Z" -> seconds and
+// microseconds since 1970) and its Level (-> syslog severity).
 #include "event-xml-parser.hpp"
 
 namespace wec::xml {
@@ -110,6 +111,21 @@ bool parse_system_time(std::string_view text, long long &seconds, unsigned &micr
   seconds = days_from_civil(year, month, day) * 86400LL + hour * 3600LL + minute * 60LL + second - offset_seconds;
   microseconds = fraction_micros;
   return true;
+}
+
+int syslog_severity(std::string_view level, int log_always)
+{
+  if (level == "1")
+    return 2; // Critical → crit
+  if (level == "2")
+    return 3; // Error → err
+  if (level == "3")
+    return 4; // Warning → warning
+  if (level == "4")
+    return 6; // Information → info
+  if (level == "5")
+    return 7; // Verbose → debug
+  return log_always;
 }
 
 } // namespace wec::xml
