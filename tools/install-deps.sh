@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake make pkg-config bison python3 python3-pytest openssl dpkg-dev
+  clang-format  # tests: the code follows .clang-format
   syslog-ng-core syslog-ng-dev
   libglib2.0-dev libxml2-dev libssl-dev zlib1g-dev
   libmicrohttpd-dev libgnutls28-dev libkrb5-dev
