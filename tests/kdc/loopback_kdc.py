@@ -31,8 +31,9 @@ starts a KDC in DIR, writes ``DIR/service.keytab`` (HTTP/ and HOST/ principals o
 ``--keytab``, ``--stale-keytab`` and ``--keytab-enctypes`` write further keytabs (one key
 version behind, or without the key the KDC issues tickets with). The last line printed
 starts with ``# running`` once everything is ready; with ``--while-stdin-open`` the KDC also
-stops when standard input ends, which is how the C++ unit test (tests/unit/test_kerberos.cpp,
-through tests/unit/test-kdc.hpp) runs it: one KDC set-up for the C++ and the Python tests.
+stops when standard input ends, which is how the C++ unit tests (tests/unit/test_kerberos_*.cpp,
+through tests/unit/kerberos-kdc-fixtures.hpp and test-kdc.hpp) run it: one KDC set-up for the
+C++ and the Python tests.
 """
 
 from __future__ import annotations
