@@ -1,9 +1,10 @@
 """Collector nodes behind a real HAProxy in TCP mode (TLS ends on the node): with proxy-protocol(yes)
 the node reads the PROXY header HAProxy writes (send-proxy-v2, send-proxy), so `.wec.peer`, the log
 lines and max-connections-per-ip() see the forwarder's own address while its client certificate
-still authenticates it; connections from elsewhere or without the header are refused with one log
+still authenticates it (and Kerberos on the HTTP listener); connections from elsewhere or without the header are refused with one log
 line each while the good forwarder's events keep flowing; and two nodes with the same
 configuration advertise the same subscriptions, so either node serves any forwarder."""
+import os
 import shutil
 import socket
 import ssl
@@ -14,6 +15,7 @@ import time
 import pytest
 
 import wef_forwarder as wef
+from loopback_kdc import LoopbackKdc
 from wec_harness import (CORPUS, SyslogNg, free_port, json_file_config, read_json_lines, subscription_block,
                          wait_for_lines, wait_for_port, windowsevent_source)
 
@@ -267,4 +269,41 @@ def test_two_nodes_with_one_configuration_advertise_the_same_subscriptions(tmp_p
     finally:
         balancer.stop()
         for daemon in started:
+            daemon.stop()
+
+
+def test_kerberos_listener_behind_haproxy(tmp_path):
+    port = free_port()
+    (tmp_path / "kdc").mkdir()
+    with LoopbackKdc(tmp_path / "kdc") as kdc:
+        kdc.add_principal("HTTP/localhost")
+        kdc.add_principal("WIN01$")
+        keytab = kdc.keytab(tmp_path / "kdc" / "wec.keytab", "HTTP/localhost")
+        client_keytab = kdc.keytab(tmp_path / "kdc" / "win01.keytab", "WIN01$")
+        os.environ["KRB5_CONFIG"] = kdc.env["KRB5_CONFIG"]  # for the simulator in this process
+        source = (f'windowsevent(ip("127.0.0.2") hostname("localhost") '
+                  f'kerberos(keytab("{keytab}") port({port}) proxy-protocol(yes)) proxy-from("{BALANCER}") '
+                  f'{subscription_block("security", ["*.wec.test"])})')
+        output = tmp_path / "events.json"
+        daemon = SyslogNg(tmp_path / "node", json_file_config(source, output))
+        balancer = Haproxy(tmp_path / "haproxy",
+                           haproxy_config(listen_section("wec", port, [("n1", "127.0.0.2", port)])), [port])
+        daemon.start(port=port, host="127.0.0.2", env=kdc.env)
+        try:
+            balancer.start()
+            fw = wef.Forwarder(f"http://localhost:{port}{MANAGER_PATH}", machine="win01.wec.test",
+                               kerberos=wef.KerberosClient(str(client_keytab), "WIN01$"), connect_host=BALANCER,
+                               source_address=(FORWARDER, 0))
+            with fw:
+                status, subs, _ = fw.enumerate()
+                assert status == 200, fw.last_response_headers
+                fw.check_ack(*fw.send_events(subs[0], [first_event()], wef.format_bookmark("Security", 1)))
+                peer = f"{FORWARDER}:{local_port(fw, subs[0].notify_to)}"
+            assert wait_for_lines(output, 1, 20) == 1
+            record = read_json_lines(output)[0]
+            assert record["_wec"]["peer"] == peer
+            assert record["_wec"]["identity"].startswith("WIN01$@")
+            assert "connection refused" not in daemon.internal_log()
+        finally:
+            balancer.stop()
             daemon.stop()
