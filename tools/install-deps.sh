@@ -12,6 +12,7 @@ packages=(
   libcriterion-dev
   # tests: a throwaway MIT KDC, the Kerberos forwarder simulator, clock-skew provocation
   krb5-kdc krb5-admin-server krb5-user python3-gssapi faketime
+  haproxy  # tests: collector nodes behind a real TCP balancer (PROXY protocol)
 )
 
 missing=()

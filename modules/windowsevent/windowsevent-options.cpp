@@ -35,6 +35,22 @@ void windowsevent_sd_set_request_timeout(LogDriver *d, gint seconds) { options(d
 void windowsevent_sd_set_bookmark_expiry(LogDriver *d, gint v) { driver_of(d)->bookmark_expiry_seconds = v; }
 void windowsevent_sd_set_max_connections_per_ip(LogDriver *d, gint n) { options(d).max_connections_per_ip = n; }
 void windowsevent_sd_set_log_repeat_interval(LogDriver *d, gint v) { options(d).log_repeat_interval_seconds = v; }
+void windowsevent_sd_set_proxy_protocol(LogDriver *d, gboolean v) { options(d).proxy_protocol = v; }
+void windowsevent_sd_set_tls_proxy_protocol(LogDriver *d, gboolean v) { options(d).tls.proxy_protocol = bool(v); }
+void windowsevent_sd_set_kerberos_proxy_protocol(LogDriver *d, gboolean v)
+{
+  options(d).kerberos.proxy_protocol = bool(v);
+}
+
+gboolean windowsevent_sd_add_proxy_from(LogDriver *d, GList *addresses, gchar **error)
+{
+  const gboolean ok = checked(error, [&](std::string &reason) {
+    for (GList *item = addresses; item && reason.empty(); item = item->next)
+      options(d).add_proxy_from(static_cast<const char *>(item->data), reason);
+  });
+  g_list_free_full(addresses, g_free);
+  return ok;
+}
 
 gboolean windowsevent_sd_set_host_from(LogDriver *d, const gchar *source)
 {

@@ -51,6 +51,8 @@ static CfgLexerKeyword windowsevent_keywords[] = {{"windowsevent", KW_WINDOWSEVE
                                                   {"log_repeat_interval", KW_LOG_REPEAT_INTERVAL},
                                                   {"keytab", KW_KEYTAB},
                                                   {"principal", KW_PRINCIPAL},
+                                                  {"proxy_protocol", KW_PROXY_PROTOCOL},
+                                                  {"proxy_from", KW_PROXY_FROM},
                                                   {NULL}};
 
 CfgParser windowsevent_parser = {

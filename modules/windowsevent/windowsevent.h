@@ -28,6 +28,9 @@ void windowsevent_sd_set_bookmark_expiry(LogDriver *d, gint seconds);
 void windowsevent_sd_set_max_connections_per_ip(LogDriver *d, gint count);
 void windowsevent_sd_set_log_repeat_interval(LogDriver *d, gint seconds);
 gboolean windowsevent_sd_set_host_from(LogDriver *d, const gchar *source);
+void windowsevent_sd_set_proxy_protocol(LogDriver *d, gboolean enabled);
+/* Takes the list; an entry that is not an address or network (CIDR) fails. */
+gboolean windowsevent_sd_add_proxy_from(LogDriver *d, GList *addresses, gchar **error);
 
 void windowsevent_sd_enable_tls(LogDriver *d);
 void windowsevent_sd_set_tls_key_file(LogDriver *d, const gchar *path);
@@ -40,11 +43,13 @@ void windowsevent_sd_add_tls_issuer_file(LogDriver *d, const gchar *path);
 void windowsevent_sd_set_tls_crl_file(LogDriver *d, const gchar *path);
 void windowsevent_sd_set_tls_crl_dir(LogDriver *d, const gchar *path);
 void windowsevent_sd_set_tls_crl_reload_interval(LogDriver *d, gint seconds);
+void windowsevent_sd_set_tls_proxy_protocol(LogDriver *d, gboolean enabled);
 
 void windowsevent_sd_enable_kerberos(LogDriver *d);
 void windowsevent_sd_set_kerberos_keytab(LogDriver *d, const gchar *path);
 void windowsevent_sd_set_kerberos_principal(LogDriver *d, const gchar *name);
 void windowsevent_sd_set_kerberos_port(LogDriver *d, gint port);
+void windowsevent_sd_set_kerberos_proxy_protocol(LogDriver *d, gboolean enabled);
 
 void windowsevent_sd_begin_subscription(LogDriver *d);
 gboolean windowsevent_sd_end_subscription(LogDriver *d, gchar **error);

@@ -50,9 +50,33 @@ def test_full_configuration_is_accepted(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_proxy_protocol_is_accepted(tmp_path):
+    proxied_tls = TLS.replace("))", ") proxy-protocol(yes))")
+    for options in (f'{proxied_tls} proxy-from("127.0.0.1" "10.0.0.0/8" "2001:db8::/32" "::1")',
+                    f'{TLS} proxy-protocol(yes) proxy-from("192.168.4.0/22")'):
+        result = check(tmp_path, f'windowsevent({options} subscription(name("a") computers("*") query("{QUERY}")))')
+        assert result.returncode == 0, result.stderr
+
+
 @pytest.mark.parametrize("source,expected", [
     (f'windowsevent({TLS} subscription(name("a") computers("*") query("{QUERY}")) bogus-option(1))',
      "bogus"),
+    (f'windowsevent({TLS} proxy-protocol(yes) proxy-from("10.0.0.0/33") subscription(name("a") computers("*") '
+     f'query("{QUERY}")))',
+     'proxy-from(): "10.0.0.0/33": the prefix length must be 0-32'),
+    (f'windowsevent({TLS} proxy-protocol(yes) proxy-from("127.0.0.1" "10.0.0.1/8") subscription(name("a") '
+     f'computers("*") query("{QUERY}")))',
+     'proxy-from(): "10.0.0.1/8" has bits set after the prefix'),
+    (f'windowsevent({TLS} proxy-protocol(yes) proxy-from("balancer.corp.example") subscription(name("a") '
+     f'computers("*") query("{QUERY}")))',
+     'proxy-from(): "balancer.corp.example" is not an IPv4 or IPv6 address or network'),
+    (f'windowsevent({TLS} proxy-protocol(yes) subscription(name("a") computers("*") query("{QUERY}")))',
+     "proxy-protocol(yes) needs proxy-from("),
+    (f'windowsevent({TLS} proxy-from("127.0.0.1") subscription(name("a") computers("*") query("{QUERY}")))',
+     "proxy-from() is given, but no listener has proxy-protocol(yes)"),
+    (f'windowsevent({TLS.replace("))", ") proxy-protocol(no))")} proxy-protocol(yes) proxy-from("127.0.0.1") '
+     f'subscription(name("a") computers("*") query("{QUERY}")))',
+     "proxy-from() is given, but no listener has proxy-protocol(yes)"),
     (f'windowsevent({TLS} subscription(name("a") computers("*") query("<QueryList><Query>")))',
      "query() is invalid"),
     (f'windowsevent({TLS} subscription(computers("*") query("{QUERY}")))',

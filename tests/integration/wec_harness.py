@@ -88,10 +88,10 @@ def subscription_block(name, computers, query=None, extra=""):
     return f'subscription(name("{name}") computers({globs}) query("{query}") {extra})'
 
 
-def windowsevent_source(port, certs, subscriptions, extra="", tls_extra="", ca_dir=None):
+def windowsevent_source(port, certs, subscriptions, extra="", tls_extra="", ca_dir=None, ip="127.0.0.1"):
     """`tls_extra` goes inside tls(); `ca_dir` replaces the PKI's ca.d."""
     ca_dir = ca_dir or f"{certs}/ca.d"
-    return (f'windowsevent(ip("127.0.0.1") port({port}) hostname("localhost") '
+    return (f'windowsevent(ip("{ip}") port({port}) hostname("localhost") '
             f'tls(key-file("{certs}/server.key") cert-file("{certs}/server.crt") ca-dir("{ca_dir}") {tls_extra}) '
             f'{" ".join(subscriptions)} {extra})')
 
@@ -145,14 +145,14 @@ class SyslogNg:
         return subprocess.run(self.command("--syntax-only"), capture_output=True, text=True, timeout=60,
                               env=daemon_env(env))
 
-    def start(self, port=None, timeout=20, extra=(), env=None):
+    def start(self, port=None, timeout=20, extra=(), env=None, host="127.0.0.1"):
         starts_before = self.internal_log().count("syslog-ng starting up")
         log = open(self.stderr_path, "a")
         self.proc = subprocess.Popen(self.command(*extra), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                      env=daemon_env(env))
         log.close()
         if port:
-            wait_for_port(port, timeout, self)
+            wait_for_port(port, timeout, self, host)
             # syslog-ng 4.x writes its start-up lines after the listeners opened: wait for them, so
             # that a test's log position taken now comes after them
             deadline = time.monotonic() + timeout
@@ -194,17 +194,17 @@ class SyslogNg:
         return 0
 
 
-def wait_for_port(port, timeout, daemon=None):
+def wait_for_port(port, timeout, daemon=None, host="127.0.0.1"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if daemon is not None and not daemon.alive():
             raise RuntimeError("syslog-ng exited:\n" + daemon.internal_log()[-4000:])
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
+            with socket.create_connection((host, port), timeout=1):
                 return
         except OSError:
             time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
 def read_json_lines(path):

@@ -1,13 +1,14 @@
 #include "listener.hpp"
 
 #include "auth/authenticator.hpp"
+#include "http/mhd-log.hpp"
+#include "http/proxy-acceptor.hpp"
 #include "http/sockets.hpp"
 
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include <chrono>
-#include <cstdarg>
 #include <cstring>
 #include <memory>
 #include <unordered_map>
@@ -31,6 +32,7 @@ struct ConnectionState
   bool tls_finished = false;                   // the client's TLS Finished arrived: handshake done
   bool tls_refused = false;                    // its certificate was refused (and that was logged)
   std::uint64_t bytes_at_since = 0;            // TCP bytes received at `since` (TLS: at the handshake's end)
+  std::size_t proxy_header_bytes = 0;          // the balancer's PROXY header, read before the client's bytes
 };
 
 struct RequestState
@@ -57,10 +59,16 @@ struct Listener::Impl
   std::unordered_map<MHD_Connection *, ConnectionState *> connections;
   std::unordered_map<std::string, unsigned> connections_per_address;
   std::chrono::steady_clock::time_point next_deadline_check;
-  std::string start_errors; // what libmicrohttpd said while starting
-  bool stopping = false;    // shutting down: no request may be suspended any more
+  MhdLog mhd_log;
+  std::unique_ptr<ProxyAcceptor> proxy; // proxy-protocol(yes): accepts in place of libmicrohttpd
+  std::size_t handing_over_header_bytes = 0;
+  bool stopping = false; // shutting down: no request may be suspended any more
 
-  Impl(const ListenerOptions &o, RequestHandler &h, LogFunction l) : options(o), handler(h), log(std::move(l)) {}
+  Impl(const ListenerOptions &o, RequestHandler &h, LogFunction l) : options(o), handler(h), log(std::move(l))
+  {
+    mhd_log.log = log;
+    mhd_log.listener = description();
+  }
 
   bool tls() const { return !options.cert_pem.empty(); }
 
@@ -180,7 +188,7 @@ void log_failed_handshake(Listener::Impl *self, MHD_Connection *connection, cons
   if (state.tls_finished || state.tls_refused)
     return;
   std::optional<std::uint64_t> received = connection_bytes_received(connection);
-  if (received && *received <= 1)
+  if (received && *received <= state.proxy_header_bytes + 1)
     return;
   const char *reason = state.closing ? (state.tls_hello ? "the handshake did not complete within request-timeout()"
                                                         : "no complete TLS ClientHello within request-timeout()")
@@ -221,6 +229,9 @@ void on_connection(void *cls, MHD_Connection *connection, void **socket_context,
       auto *state = new ConnectionState();
       state->connection = connection;
       state->since = std::chrono::steady_clock::now();
+      // Called from within MHD_add_connection() for a connection the proxy acceptor hands over.
+      state->proxy_header_bytes = self->handing_over_header_bytes;
+      state->bytes_at_since = state->proxy_header_bytes;
       self->connections[connection] = state;
       const MHD_ConnectionInfo *addr = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
       state->peer = format_peer(addr ? addr->client_addr : nullptr);
@@ -402,36 +413,31 @@ MHD_Result on_access(void *cls, MHD_Connection *connection, const char *url, con
   return MHD_YES;
 }
 
-void on_mhd_log(void *cls, const char *format, va_list ap)
+// proxy-protocol(yes): libmicrohttpd has bound the socket; the acceptor takes it over, reads each
+// connection's PROXY header and hands the connection back with the client's address, which the
+// accept policy (max-connections-per-ip()) and everything after it see.
+bool take_over_accepting(Listener::Impl *self, std::string &error)
 {
-  auto *self = static_cast<Listener::Impl *>(cls);
-  static constexpr char kRefused[] = "Error processing request (HTTP response code is %u";
-  if (self->daemon && std::strncmp(format, kRefused, sizeof(kRefused) - 1) == 0)
+  const MHD_DaemonInfo *epoll = MHD_get_daemon_info(self->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+  UniqueFd listen_fd(MHD_quiesce_daemon(self->daemon));
+  if (!epoll || listen_fd.get() < 0)
     {
-      // libmicrohttpd answered a request it could not parse (the handler never saw it) and closes
-      // the connection. Its logger is given no connection, so there is no peer to name.
-      va_list args;
-      va_copy(args, ap);
-      unsigned status = va_arg(args, unsigned);
-      std::string page = va_arg(args, const char *);
-      va_end(args);
-      std::size_t begin = page.find("<body>"), end = page.find("</body>");
-      if (begin != std::string::npos && end != std::string::npos && end > begin)
-        page = page.substr(begin + 6, end - begin - 6);
-      self->log(LogLevel::Warning,
-                "windowsevent: invalid HTTP request, answered " + std::to_string(status) + ", connection closed",
-                {{"listener", self->description()}, {"reason", page}});
-      return;
+      error = "cannot take over the listening socket of " + self->description();
+      return false;
     }
-  char buffer[512];
-  std::vsnprintf(buffer, sizeof(buffer), format, ap);
-  std::string line(buffer);
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
-    line.pop_back();
-  if (!self->daemon)
-    self->start_errors += (self->start_errors.empty() ? "" : "; ") + line;
-  else
-    self->log(LogLevel::Debug, "windowsevent: libmicrohttpd", {{"message", line}});
+  self->proxy = ProxyAcceptor::create(std::move(listen_fd), epoll->epoll_fd, self->options.proxy_from,
+                                      std::chrono::seconds(self->options.request_timeout_seconds), self->description(),
+                                      self->log, error);
+  return self->proxy != nullptr;
+}
+
+void hand_over(Listener::Impl *self, const ProxiedConnection &connection)
+{
+  self->handing_over_header_bytes = connection.header_bytes;
+  // Closes the socket when it refuses it (connection limit, accept policy).
+  MHD_add_connection(self->daemon, connection.fd, reinterpret_cast<const sockaddr *>(&connection.client),
+                     connection.client_length);
+  self->handing_over_header_bytes = 0;
 }
 
 } // namespace
@@ -469,7 +475,8 @@ std::unique_ptr<Listener> Listener::start(const ListenerOptions &options, Reques
     flags |= MHD_USE_TLS;
 
   std::vector<MHD_OptionItem> items = {
-      {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&on_mhd_log), self}, // first: it logs the others
+      {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&MhdLog::callback),
+       &self->mhd_log}, // first: it logs the others
       {MHD_OPTION_SOCK_ADDR, 0, &storage},
       {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&on_connection), self},
       {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&on_completed), self},
@@ -491,17 +498,23 @@ std::unique_ptr<Listener> Listener::start(const ListenerOptions &options, Reques
 
   self->daemon = MHD_start_daemon(flags, options.port, &accept_policy, self, &on_access, self, MHD_OPTION_ARRAY,
                                   items.data(), MHD_OPTION_END);
+  self->mhd_log.started = self->daemon != nullptr;
   if (!self->daemon)
     {
       error = "cannot listen on " + self->description() +
-              (self->start_errors.empty() ? std::string() : ": " + self->start_errors);
+              (self->mhd_log.start_errors.empty() ? std::string() : ": " + self->mhd_log.start_errors);
       return nullptr;
     }
-  return std::unique_ptr<Listener>(new Listener(std::move(impl)));
+  std::unique_ptr<Listener> listener(new Listener(std::move(impl))); // from here on it stops the daemon
+  if (options.proxy_protocol && !take_over_accepting(self, error))
+    return nullptr;
+  return listener;
 }
 
 int Listener::poll_fd() const
 {
+  if (impl_->proxy)
+    return impl_->proxy->poll_fd();
   const MHD_DaemonInfo *info = MHD_get_daemon_info(impl_->daemon, MHD_DAEMON_INFO_EPOLL_FD);
   return info ? info->epoll_fd : -1;
 }
@@ -518,6 +531,13 @@ void Listener::run()
 {
   Impl *previous = running_listener;
   running_listener = impl_.get();
+  if (impl_->proxy)
+    {
+      const std::size_t busy = impl_->connections.size() + impl_->proxy->waiting();
+      const std::size_t limit = impl_->options.max_connections;
+      impl_->proxy->run(busy < limit ? limit - busy : 0,
+                        [this](const ProxiedConnection &connection) { hand_over(impl_.get(), connection); });
+    }
   MHD_run(impl_->daemon);
   running_listener = previous;
   close_overdue_connections();

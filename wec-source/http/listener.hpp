@@ -14,6 +14,7 @@
 
 #include "core/log.hpp"
 #include "http/exchange.hpp"
+#include "http/proxy-protocol.hpp"
 
 namespace wec::auth {
 class Authenticator;
@@ -38,6 +39,10 @@ struct ListenerOptions
   // handshakes and idle keep-alives are closed. Waiting for the destinations does not count.
   unsigned request_timeout_seconds = 60;
   std::size_t connection_memory_bytes = 128 * 1024; // also caps the request header size
+  // Behind a TCP balancer: connections come from `proxy_from` only and start with a PROXY header
+  // (read within request_timeout_seconds); the client it names is the peer for everything after.
+  bool proxy_protocol = false;
+  AddressRanges proxy_from;
 };
 
 class RequestHandler

@@ -4,9 +4,18 @@
 #include <linux/tcp.h> // TCP_INFO with tcpi_bytes_received
 #include <netinet/in.h>
 
+#include <unistd.h>
+
 #include <cstddef>
 
 namespace wec::http {
+
+void UniqueFd::reset(int fd)
+{
+  if (fd_ >= 0)
+    close(fd_);
+  fd_ = fd;
+}
 
 std::string format_address(const sockaddr *addr, unsigned *port)
 {

@@ -10,6 +10,32 @@
 
 namespace wec::http {
 
+// Owns one file descriptor and closes it.
+class UniqueFd
+{
+public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd &&other) noexcept : fd_(other.release()) {}
+  UniqueFd &operator=(UniqueFd &&other) noexcept
+  {
+    reset(other.release());
+    return *this;
+  }
+  ~UniqueFd() { reset(); }
+  int get() const { return fd_; }
+  int release()
+  {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset(int fd = -1);
+
+private:
+  int fd_ = -1;
+};
+
 // "192.0.2.10" or "2001:db8::1"; the port apart (in `port` when given), since it differs per connection.
 std::string format_address(const sockaddr *addr, unsigned *port = nullptr);
 

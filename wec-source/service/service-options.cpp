@@ -69,6 +69,15 @@ bool TlsOptions::add_issuer_thumbprint(const std::string &text, std::string &err
   return true;
 }
 
+bool ServiceOptions::add_proxy_from(const std::string &text, std::string &error)
+{
+  std::string reason;
+  if (proxy_from.add(text, reason))
+    return true;
+  error = "windowsevent(): proxy-from(): " + reason;
+  return false;
+}
+
 bool set_content_format(SubscriptionConfig &subscription, const std::string &format, std::string &error)
 {
   if (format == "events" || format == "raw")
@@ -149,6 +158,18 @@ bool ServiceOptions::validate(std::string &error) const
   if (tls.enabled && kerberos.enabled && kerberos.port == https_port())
     {
       error = "windowsevent(): kerberos(port()) and the HTTPS port are both " + std::to_string(kerberos.port);
+      return false;
+    }
+  const bool behind_balancer = (tls.enabled && tls_proxy_protocol()) || (kerberos.enabled && kerberos_proxy_protocol());
+  if (behind_balancer && proxy_from.empty())
+    {
+      error = "windowsevent(): proxy-protocol(yes) needs proxy-from(\"ADDRESS\" ...): the addresses of the "
+              "balancers that may send the PROXY header";
+      return false;
+    }
+  if (!behind_balancer && !proxy_from.empty())
+    {
+      error = "windowsevent(): proxy-from() is given, but no listener has proxy-protocol(yes)";
       return false;
     }
   if (subscriptions.empty())

@@ -1,10 +1,12 @@
 // Everything that configures the collector service, whoever hosts it (syslog-ng's grammar fills it).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "auth/tls-trust.hpp"
+#include "http/proxy-protocol.hpp"
 #include "subscriptions/subscription.hpp"
 
 namespace wec {
@@ -21,6 +23,7 @@ struct TlsOptions
   std::string crl_file;
   std::string crl_dir;
   unsigned crl_reload_interval_seconds = 60;
+  std::optional<bool> proxy_protocol; // tls(proxy-protocol()); unset: the source's proxy-protocol()
 
   // issuer-thumbprints(): 40 hex digits, spaces and colons allowed; a one-line reason otherwise.
   bool add_issuer_thumbprint(const std::string &text, std::string &error);
@@ -38,6 +41,7 @@ struct KerberosOptions
   std::string keytab;
   std::string principal; // empty: any key of the keytab may accept
   int port = 5985;
+  std::optional<bool> proxy_protocol; // kerberos(proxy-protocol()); unset: the source's proxy-protocol()
 };
 
 struct ServiceOptions
@@ -53,12 +57,18 @@ struct ServiceOptions
   unsigned log_repeat_interval_seconds = 60; // repeated client-caused lines summarised per interval
   bool emit_bookmark_events = false;         // EventForwarder 111 markers become events too
   bool compression = true;                   // advertise SLDC (cuts WAN traffic several-fold)
+  bool proxy_protocol = false;               // listeners behind a TCP balancer (PROXY protocol)
+  http::AddressRanges proxy_from;            // the balancers' addresses
   TlsOptions tls;
   KerberosOptions kerberos;
   std::vector<SubscriptionConfig> subscriptions;
 
   int https_port() const { return port ? port : 5986; }
   int primary_port() const { return tls.enabled ? https_port() : kerberos.port; }
+  bool tls_proxy_protocol() const { return tls.proxy_protocol.value_or(proxy_protocol); }
+  bool kerberos_proxy_protocol() const { return kerberos.proxy_protocol.value_or(proxy_protocol); }
+  // proxy-from(): one address or network more; a line saying what is wrong with it otherwise.
+  bool add_proxy_from(const std::string &text, std::string &error);
   // A complete, consistent configuration? Reads the CA pins, CRLs and keytab it names, so that
   // syslog-ng --syntax-only reports them; one line saying what to change otherwise.
   bool validate(std::string &error) const;

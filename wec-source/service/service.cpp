@@ -98,7 +98,7 @@ bool Service::start_endpoints(const ServiceOptions &options)
 {
   State &s = *state_;
   auto start_one = [&](http::ListenerOptions listener_options, std::unique_ptr<auth::Authenticator> authenticator,
-                       ListenerProfile profile) {
+                       ListenerProfile profile, bool proxy_protocol) {
     auto endpoint = std::make_unique<Endpoint>();
     endpoint->collector = s.collector.get();
     endpoint->profile = std::move(profile);
@@ -109,6 +109,9 @@ bool Service::start_endpoints(const ServiceOptions &options)
     listener_options.max_connections = options.max_connections;
     listener_options.max_connections_per_ip = options.max_connections_per_ip;
     listener_options.request_timeout_seconds = options.request_timeout_seconds;
+    listener_options.proxy_protocol = proxy_protocol;
+    if (proxy_protocol)
+      listener_options.proxy_from = options.proxy_from;
     std::string error;
     endpoint->listener = http::Listener::start(listener_options, *endpoint, s.client_log->function(), error);
     if (!endpoint->listener)
@@ -124,6 +127,8 @@ bool Service::start_endpoints(const ServiceOptions &options)
                     {"subscriptions", std::to_string(options.subscriptions.size())}};
     if (!thumbprints.empty())
       tags.push_back({"issuer_thumbprints", thumbprints});
+    if (proxy_protocol)
+      tags.push_back({"proxy_from", options.proxy_from.text()});
     if (endpoint->authenticator->method() == auth::AuthMethod::Kerberos)
       {
         std::string keys;
@@ -143,7 +148,8 @@ bool Service::start_endpoints(const ServiceOptions &options)
       https.port = static_cast<std::uint16_t>(options.https_port());
       const std::string url = "https://" + options.hostname + ":" + std::to_string(options.https_port());
       if (!start_one(https, auth::certificate_authenticator(*s.trust, s.client_log->function()),
-                     ListenerProfile{url, wsman::AuthProfile::HttpsMutual, s.trust->issuer_thumbprints()}))
+                     ListenerProfile{url, wsman::AuthProfile::HttpsMutual, s.trust->issuer_thumbprints()},
+                     options.tls_proxy_protocol()))
         return false;
     }
   if (options.kerberos.enabled)
@@ -154,7 +160,7 @@ bool Service::start_endpoints(const ServiceOptions &options)
       http.connection_memory_bytes = 256 * 1024;
       const std::string url = "http://" + options.hostname + ":" + std::to_string(options.kerberos.port);
       if (!start_one(http, auth::kerberos_authenticator(*s.kerberos, s.client_log->function()),
-                     ListenerProfile{url, wsman::AuthProfile::SpnegoKerberos, {}}))
+                     ListenerProfile{url, wsman::AuthProfile::SpnegoKerberos, {}}, options.kerberos_proxy_protocol()))
         return false;
     }
   return true;

@@ -78,6 +78,8 @@ exit status: 0 all events acked, 1 a machine failed or gave up, 2 usage error.""
     p.add_argument("--connect-host", help="connect to this address instead of the URL host "
                                           "(SNI and certificate check still use the URL host)")
     p.add_argument("--connect-port", type=int, help="connect to this port instead")
+    p.add_argument("--source-address", help="connect from this local address (e.g. 127.0.0.7, "
+                                            "to tell machines apart behind a balancer)")
     p.add_argument("--no-verify-hostname", action="store_true",
                    help="do not check the server name (the chain is still verified)")
     p.add_argument("--tls-version", choices=("1.2", "1.3"), help="pin the TLS version")
@@ -154,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=args.batch_size, total_events=args.total_events,
         retry_interval=args.retry_interval, max_retries=args.max_retries,
         deadline=args.deadline, timeout=args.timeout, connect_host=args.connect_host,
-        connect_port=args.connect_port, verify_hostname=not args.no_verify_hostname,
+        connect_port=args.connect_port, source_address=args.source_address, verify_hostname=not args.no_verify_hostname,
         tls_version=args.tls_version, key_password=args.key_password,
         max_envelope_size=args.max_envelope_size, send_heartbeat=not args.no_heartbeat,
         subscription_end=args.subscription_end, subscription_end_status=status_uri,

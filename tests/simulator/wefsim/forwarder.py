@@ -35,12 +35,14 @@ class Forwarder:
 
     ``Forwarder(url, cert, key, ca, machine, connect_host=None, connect_port=None,
     verify_hostname=True, timeout=60, key_password=None, ssl_context=None,
-    max_envelope_size=512000, locale='en-US', data_locale='en-US', tls_version=None)``
+    max_envelope_size=512000, locale='en-US', data_locale='en-US', tls_version=None,
+    source_address=None)``
 
     ``url`` is the SubscriptionManager URL of the GPO (``https://wec:5986/wsman/
     SubscriptionManager/WEC``); ``machine`` the FQDN sent as MachineID and written into events.
     Connection A (manager) and the delivery connections (one per collector host:port) are
-    separate keep-alive HTTPS connections. Methods:
+    separate keep-alive HTTPS connections. ``source_address`` ``(host, port)`` binds every
+    connection's local end (``("127.0.0.7", 0)``: another loopback address). Methods:
 
     * ``enumerate()`` -> ``(status, [Subscription], raw_body_bytes)``; raises ProtocolError if
       a 200 reply's a:RelatesTo is not our MessageID or the reply cannot be parsed.
@@ -91,7 +93,7 @@ class Forwarder:
                  max_envelope_size: int = DEFAULT_MAX_ENVELOPE_SIZE,
                  locale: str | None = "en-US", data_locale: str | None = "en-US",
                  tls_version: str | None = None, kerberos: KerberosClient | None = None,
-                 compress: str = "auto"):
+                 compress: str = "auto", source_address: tuple | None = None):
         self.url = url
         split_url(url)   # validate
         self.machine = machine or socket.getfqdn()
@@ -102,6 +104,7 @@ class Forwarder:
         self.ctx = ssl_context
         self.connect_host = connect_host
         self.connect_port = connect_port
+        self.source_address = source_address
         self.timeout = timeout
         self.max_envelope_size = max_envelope_size
         if compress not in ("auto", "always", "never"):
@@ -140,9 +143,10 @@ class Forwarder:
                 if self.ctx is None:
                     self.ctx = make_ssl_context(*self._tls_args)
                 conn = HttpsConnection(host, port, self.ctx, self.connect_host, self.connect_port,
-                             self.timeout)
+                                       self.timeout, self.source_address)
             else:
-                conn = PlainConnection(host, port, self.connect_host, self.connect_port, self.timeout)
+                conn = PlainConnection(host, port, self.connect_host, self.connect_port, self.timeout,
+                                       self.source_address)
             self._conns[key] = conn
         return conn
 

@@ -111,6 +111,7 @@ class RunOptions:
     timeout: float = 60.0                   # socket timeout
     connect_host: str | None = None
     connect_port: int | None = None
+    source_address: str | None = None       # bind the connections' local end to this address
     verify_hostname: bool = True
     tls_version: str | None = None
     key_password: str | None = None
@@ -229,7 +230,8 @@ def run_subscription(url: str, machine: str, sub: Subscription, events, *,
 
     fw = Forwarder(url, machine=machine, ssl_context=ssl_context,
                    connect_host=opts.connect_host, connect_port=opts.connect_port,
-                   timeout=opts.timeout, kerberos=kerberos, compress=opts.compress)
+                   timeout=opts.timeout, kerberos=kerberos, compress=opts.compress,
+                   source_address=(opts.source_address, 0) if opts.source_address else None)
     next_seq = sub.start_seq
     res.start_seqs.append(next_seq)
     try:
@@ -380,7 +382,8 @@ def run_machine(url: str, machine: str, cert: str | None, key: str | None, ca: s
                                      % (cert, key, ca, exc)) from None
         fw = Forwarder(url, machine=machine, ssl_context=ctx, connect_host=opts.connect_host,
                        connect_port=opts.connect_port, timeout=opts.timeout,
-                       kerberos=kerberos, compress=opts.compress)
+                       kerberos=kerberos, compress=opts.compress,
+                       source_address=(opts.source_address, 0) if opts.source_address else None)
         attempts = 0
         while True:
             try:

@@ -1,6 +1,8 @@
 """Connections of a simulated forwarder: HTTPS with a client certificate (port 5986) or plain
 HTTP for Kerberos (port 5985), both able to connect to another address than the URL's host
-(tests map names to 127.0.0.1), with the keep-alive bookkeeping the Forwarder needs."""
+(tests map names to 127.0.0.1) and from a chosen source address (another loopback address,
+to tell forwarders apart behind a balancer), with the keep-alive bookkeeping the Forwarder
+needs."""
 
 from __future__ import annotations
 
@@ -97,8 +99,10 @@ class HttpsConnection(_ConnectionMixin, http.client.HTTPSConnection):
     """HTTPS connection that can connect to another address than the URL's host (tests map
     names to 127.0.0.1) while SNI and certificate checks use the URL's host."""
 
-    def __init__(self, host, port, ctx, connect_host=None, connect_port=None, timeout=60.0):
-        http.client.HTTPSConnection.__init__(self, host, port, timeout=timeout, context=ctx)
+    def __init__(self, host, port, ctx, connect_host=None, connect_port=None, timeout=60.0,
+                 source_address=None):
+        http.client.HTTPSConnection.__init__(self, host, port, timeout=timeout, context=ctx,
+                                             source_address=source_address)
         self.wef_ctx = ctx
         self._wef_init(connect_host, connect_port, timeout)
 
@@ -117,8 +121,10 @@ class PlainConnection(_ConnectionMixin, http.client.HTTPConnection):
     """Plain HTTP connection (Kerberos mode, port 5985) that can connect to another address
     than the URL's host; the Host header and the Kerberos SPN still use the URL's host."""
 
-    def __init__(self, host, port, connect_host=None, connect_port=None, timeout=60.0):
-        http.client.HTTPConnection.__init__(self, host, port, timeout=timeout)
+    def __init__(self, host, port, connect_host=None, connect_port=None, timeout=60.0,
+                 source_address=None):
+        http.client.HTTPConnection.__init__(self, host, port, timeout=timeout,
+                                            source_address=source_address)
         self.wef_ctx = None
         self._wef_init(connect_host, connect_port, timeout)
 
