@@ -139,6 +139,14 @@ def test_export_equals_what_the_forwarders_sent_and_list_shows_it(node, tmp_path
     assert tool("export", "--persist-file", persist, "--output", out).returncode == 0
     assert json.loads(out.read_text()) == records and persist.read_bytes() == before
 
+    truncated = tmp_path / "truncated.persist"  # an interrupted copy: syslog-ng's own reader crashes on it
+    truncated.write_bytes(before[:6000])
+    for command in ("list", "import"):
+        damaged = tool(command, "--persist-file", truncated, input="[]")
+        assert damaged.returncode == 1, damaged.stderr
+        assert "is damaged: syslog-ng's persist reader crashes on it" in damaged.stderr
+    assert truncated.read_bytes() == before[:6000]
+
 
 def test_import_into_a_fresh_persist_file_is_what_syslog_ng_hands_back(node, certs, tmp_path):
     """A new node: its persist file made by the tool from the old node's export; syslog-ng started on

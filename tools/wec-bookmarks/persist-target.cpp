@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -71,17 +72,21 @@ public:
     std::ofstream out(path_, std::ios::binary);
     out << in.rdbuf();
     if (!in || !out.flush())
-      throw ToolError("cannot copy " + source + " to " + path_ + " (is " + dir_ + "'s filesystem full?)");
+      {
+        remove_all();
+        throw ToolError("cannot copy " + source + " to " + path_ + " (is " + dir_ + "'s filesystem full?)");
+      }
   }
-  ~PrivateCopy()
-  {
-    unlink(path_.c_str());
-    unlink((path_ + "-").c_str());
-    rmdir(dir_.c_str());
-  }
+  ~PrivateCopy() { remove_all(); }
   const std::string &path() const { return path_; }
 
 private:
+  void remove_all()
+  {
+    unlink(path_.c_str());
+    unlink((path_ + "-").c_str()); // persist-state's own temporary file
+    rmdir(dir_.c_str());
+  }
   std::string dir_;
   std::string path_;
 };
@@ -139,6 +144,34 @@ void check_is_persist_file(const std::string &path)
   if (std::memcmp(magic, "SLP4", 4) != 0)
     throw ToolError(path + " is not a syslog-ng persist file (it does not start with SLP4); give the file of "
                            "syslog-ng's --persist-file, /var/lib/syslog-ng/syslog-ng.persist by default");
+}
+
+// syslog-ng's loader trusts the sizes it finds in the file: a truncated or damaged file can make it
+// read past its mapping and crash (so would syslog-ng at its start). It reads a copy in a child
+// process first, so that such a file gets an error line instead of a crash.
+void check_loads_without_crash(const std::string &copy, const std::string &path)
+{
+  std::fflush(nullptr);
+  const pid_t child = fork();
+  if (child < 0)
+    return; // cannot tell: go on
+  if (child == 0)
+    {
+      const int null = open("/dev/null", O_WRONLY);
+      dup2(null, STDERR_FILENO);
+      PersistState *state = persist_state_new(copy.c_str());
+      persist_state_start(state);
+      persist_state_free(state);
+      _exit(0);
+    }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+    {}
+  if (WIFSIGNALED(status))
+    throw ToolError(path + " is damaged: syslog-ng's persist reader crashes on it (signal " +
+                    std::to_string(WTERMSIG(status)) +
+                    "), and syslog-ng would not start with it either; nothing was changed: restore it from a backup, "
+                    "or import into a new persist file");
 }
 
 // persist_state_start() reports a damaged file through syslog-ng's messages, on stderr, and goes on
@@ -239,10 +272,12 @@ PersistFileTarget::PersistFileTarget(const std::string &path, const std::string 
                         " open: stop syslog-ng (systemctl stop syslog-ng) and run this again, or work on a copy "
                         "(list and export work while it runs)");
     }
-  else
+  if (s.existed)
     {
       s.copy = std::make_unique<PrivateCopy>(path);
-      opened = s.copy->path();
+      check_loads_without_crash(s.copy->path(), path);
+      if (mode == Mode::Read)
+        opened = s.copy->path();
     }
 
   s.state.reset(persist_state_new(opened.c_str()));
