@@ -1,5 +1,6 @@
 """cmake --install puts the module into syslog-ng's module directory and the SCL into its SCL
-directory; the stock syslog-ng finds both there (checked in a DESTDIR staging tree)."""
+directory; the stock syslog-ng finds both there (checked in a DESTDIR staging tree). wec-bookmarks
+goes into bin and finds libsyslog-ng in syslog-ng's private library directory."""
 import os
 import subprocess
 from pathlib import Path
@@ -24,3 +25,7 @@ def test_install_layout(tmp_path):
     out = subprocess.run([SYSLOG_NG, f"--module-path={module.parent}", "--module-registry"],
                          capture_output=True, text=True, timeout=60).stdout
     assert "windowsevent" in out and "Windows Event Collector" in out
+    tools = list(tmp_path.rglob("bin/wec-bookmarks"))
+    assert len(tools) == 1, tools
+    helped = subprocess.run([str(tools[0]), "--help"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and "Usage: wec-bookmarks COMMAND" in helped.stdout, helped.stderr

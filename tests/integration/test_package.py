@@ -1,6 +1,6 @@
 """`cpack -G DEB` makes a package of the module for the syslog-ng it was built against; installed
 with apt-get on this machine, the stock syslog-ng loads the module and its SCL from the system
-directories. The package is removed again afterwards."""
+directories, and /usr/bin/wec-bookmarks runs. The package is removed again afterwards."""
 import os
 import subprocess
 from pathlib import Path
@@ -28,6 +28,7 @@ def test_the_debian_package_installs_and_syslog_ng_loads_it(tmp_path):
     depends = run("dpkg-deb", "--field", str(debs[0]), "Depends").stdout
     assert "syslog-ng-core (>= 3.38)" in depends and "syslog-ng-core (<< 3.39)" in depends, depends
     assert "libmicrohttpd" in depends and "libxml2" in depends, depends
+    assert "libhiredis" in depends and "libsqlite3" in depends, depends  # wec-bookmarks
 
     installed = run("apt-get", "install", "-y", "--no-install-recommends", str(debs[0]),
                     env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
@@ -36,6 +37,9 @@ def test_the_debian_package_installs_and_syslog_ng_loads_it(tmp_path):
         files = run("dpkg", "-L", PACKAGE).stdout.split()
         assert "/usr/lib/syslog-ng/3.38/libwindowsevent.so" in files, files
         assert "/usr/share/syslog-ng/include/scl/windowsevent/plugin.conf" in files, files
+        assert "/usr/bin/wec-bookmarks" in files, files
+        helped = run("/usr/bin/wec-bookmarks", "--help")
+        assert helped.returncode == 0 and "wec-bookmarks export --persist-file" in helped.stdout, helped.stderr
         pki = tmp_path / "pki"
         assert make_certs(pki, clients=["win01.corp.example"])
         config = tmp_path / "syslog-ng.conf"

@@ -5,11 +5,13 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <tuple>
 
 namespace wec {
 
@@ -64,6 +66,25 @@ std::string escape_component(const std::string &text)
     }
   return out;
 }
+
+std::string unescape_component(const std::string &text)
+{
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i)
+    {
+      if (text[i] == '%' && i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+          std::isxdigit(static_cast<unsigned char>(text[i + 2])))
+        {
+          out += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
+          i += 2;
+        }
+      else
+        out += text[i];
+    }
+  return out;
+}
+
+constexpr const char *kEntryPrefix = "windowsevent_bookmark(";
 
 std::string chunk_name(const std::string &key, int slot, std::size_t chunk)
 {
@@ -185,18 +206,18 @@ ChunkedBookmarkStore::~ChunkedBookmarkStore()
 
 std::string ChunkedBookmarkStore::entry_key(const std::string &owner, const std::string &subscription) const
 {
-  return "windowsevent_bookmark(" + escape_component(base_name_) + "," + escape_component(owner) + "," +
+  return std::string(kEntryPrefix) + escape_component(base_name_) + "," + escape_component(owner) + "," +
          escape_component(subscription);
 }
 
 std::vector<std::string> ChunkedBookmarkStore::entry_names() const
 {
-  return file_.names_starting_with("windowsevent_bookmark(" + escape_component(base_name_) + ",");
+  return file_.names_starting_with(std::string(kEntryPrefix) + escape_component(base_name_) + ",");
 }
 
 void ChunkedBookmarkStore::migrate_legacy_names(std::vector<std::string> &names)
 {
-  const std::size_t owner_at = ("windowsevent_bookmark(" + escape_component(base_name_) + ",").size();
+  const std::size_t owner_at = (std::string(kEntryPrefix) + escape_component(base_name_) + ",").size();
   std::size_t migrated = 0;
   for (auto &name : names)
     {
@@ -453,6 +474,54 @@ BookmarkStore::SaveResult ChunkedBookmarkStore::save(const std::string &owner, c
   entry->generation = generation;
   entry->bookmark = bookmark;
   return SaveResult::Committed;
+}
+
+std::vector<ChunkedBookmarkStore::Stored> ChunkedBookmarkStore::list() const
+{
+  // key = windowsevent_bookmark(<base>,<owner>,<subscription>: escaped components hold no ','
+  const std::size_t owner_at = (kEntryPrefix + escape_component(base_name_) + ",").size();
+  std::vector<Stored> result;
+  for (const auto &[key, entry] : entries_)
+    {
+      const std::size_t comma = key.find(',', owner_at);
+      if (entry->current < 0 || comma == std::string::npos)
+        continue;
+      result.push_back({unescape_component(key.substr(owner_at, comma - owner_at)),
+                        unescape_component(key.substr(comma + 1)), entry->bookmark});
+    }
+  std::sort(result.begin(), result.end(), [](const Stored &a, const Stored &b) {
+    return std::tie(a.owner, a.subscription) < std::tie(b.owner, b.subscription);
+  });
+  return result;
+}
+
+bool ChunkedBookmarkStore::remove(const std::string &owner, const std::string &subscription)
+{
+  const auto it = entries_.find(entry_key(owner, subscription));
+  if (it == entries_.end())
+    return false;
+  const bool existed = it->second->current >= 0;
+  for (int slot = 0; slot < 2; ++slot)
+    for (std::size_t chunk = 0; chunk < it->second->slots[slot].chunks.size(); ++chunk)
+      if (it->second->slots[slot].chunks[chunk].first)
+        file_.remove(chunk_name(it->first, slot, chunk));
+  entries_.erase(it);
+  return existed;
+}
+
+std::vector<std::string> ChunkedBookmarkStore::persist_names(PersistEntries &file)
+{
+  std::vector<std::string> bases;
+  for (const auto &name : file.names_starting_with(kEntryPrefix))
+    {
+      const std::size_t start = std::string(kEntryPrefix).size();
+      const std::size_t comma = name.find(',', start);
+      if (comma != std::string::npos)
+        bases.push_back(unescape_component(name.substr(start, comma - start)));
+    }
+  std::sort(bases.begin(), bases.end());
+  bases.erase(std::unique(bases.begin(), bases.end()), bases.end());
+  return bases;
 }
 
 } // namespace wec

@@ -34,6 +34,20 @@ public:
   SaveResult save(const std::string &owner, const std::string &subscription, const std::string &bookmark,
                   std::string &error) override;
 
+  // For the offline tool (wec-bookmarks), after load_all(): every readable bookmark of this source,
+  // ordered by owner and subscription; removing one (both slots, every chunk; main thread; the space
+  // is reclaimed at syslog-ng's next start), false when there is none; the persist-name()s that
+  // have bookmarks in a file.
+  struct Stored
+  {
+    std::string owner;
+    std::string subscription;
+    std::string bookmark;
+  };
+  std::vector<Stored> list() const;
+  bool remove(const std::string &owner, const std::string &subscription);
+  static std::vector<std::string> persist_names(PersistEntries &file);
+
   struct Shared;
   struct Slot;
   struct Entry;
