@@ -9,9 +9,12 @@ packages=(
   syslog-ng-core syslog-ng-dev
   libglib2.0-dev libxml2-dev libssl-dev zlib1g-dev
   libmicrohttpd-dev libgnutls28-dev libkrb5-dev
+  libhiredis-dev  # bookmarks(redis(...))
   libcriterion-dev
   # tests: a throwaway MIT KDC, the Kerberos forwarder simulator, clock-skew provocation
   krb5-kdc krb5-admin-server krb5-user python3-gssapi faketime
+  # tests: the Redis bookmark store against real Redis servers and Sentinels (redis-cli comes along)
+  redis-server redis-tools
 )
 
 missing=()

@@ -51,6 +51,16 @@ static CfgLexerKeyword windowsevent_keywords[] = {{"windowsevent", KW_WINDOWSEVE
                                                   {"log_repeat_interval", KW_LOG_REPEAT_INTERVAL},
                                                   {"keytab", KW_KEYTAB},
                                                   {"principal", KW_PRINCIPAL},
+                                                  {"bookmarks", KW_BOOKMARKS},
+                                                  {"redis", KW_REDIS},
+                                                  {"host", KW_HOST},
+                                                  {"sentinels", KW_SENTINELS},
+                                                  {"master_name", KW_MASTER_NAME},
+                                                  {"username", KW_USERNAME},
+                                                  {"password", KW_PASSWORD},
+                                                  {"database", KW_DATABASE},
+                                                  {"key_prefix", KW_KEY_PREFIX},
+                                                  {"timeout", KW_TIMEOUT},
                                                   {NULL}};
 
 CfgParser windowsevent_parser = {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "auth/tls-trust.hpp"
+#include "bookmarks/redis-options.hpp"
 #include "subscriptions/subscription.hpp"
 
 namespace wec {
@@ -55,6 +56,7 @@ struct ServiceOptions
   bool compression = true;                   // advertise SLDC (cuts WAN traffic several-fold)
   TlsOptions tls;
   KerberosOptions kerberos;
+  RedisOptions redis; // bookmarks(redis(...)); without it the host keeps the bookmarks (syslog-ng's persist file)
   std::vector<SubscriptionConfig> subscriptions;
 
   int https_port() const { return port ? port : 5986; }
