@@ -453,7 +453,9 @@ void run(State &s)
           std::string error;
           const bool ok = healthy(s, error);
           guard.lock();
-          if (!ok)
+          if (ok)
+            s.health = Health::Up; // a load that ran out of time made it Down
+          else
             {
               s.connection.reset();
               s.lost_because = error;
