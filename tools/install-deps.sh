@@ -9,12 +9,13 @@ packages=(
   syslog-ng-core syslog-ng-dev
   libglib2.0-dev libxml2-dev libssl-dev zlib1g-dev
   libmicrohttpd-dev libgnutls28-dev libkrb5-dev
-  libhiredis-dev libsqlite3-dev nlohmann-json3-dev  # wec-bookmarks: Redis, OpenWEC's database, JSON
-  redis-server  # tests: a throw-away Redis on 127.0.0.1
+  libhiredis-dev  # bookmarks(redis(...)) and wec-bookmarks
+  libsqlite3-dev nlohmann-json3-dev  # wec-bookmarks: OpenWEC's database, JSON
   libcriterion-dev
   # tests: a throwaway MIT KDC, the Kerberos forwarder simulator, clock-skew provocation
   krb5-kdc krb5-admin-server krb5-user python3-gssapi faketime
-  haproxy  # tests: collector nodes behind a real TCP balancer (PROXY protocol)
+  # tests: real Redis servers and Sentinels (redis-cli comes along), a real TCP balancer
+  redis-server redis-tools haproxy
 )
 
 missing=()

@@ -1,11 +1,14 @@
 // The grammar's setters: each stores one option of the windowsevent() block.
 #include "windowsevent-source.hpp"
 
+#include <cmath>
+
 namespace {
 
 wec::ServiceOptions &options(LogDriver *d) { return driver_of(d)->options; }
 wec::module::MessageOptions &message(LogDriver *d) { return driver_of(d)->message; }
 wec::SubscriptionConfig &subscription(LogDriver *d) { return options(d).subscriptions.back(); }
+wec::RedisOptions &redis(LogDriver *d) { return options(d).redis; }
 
 // Runs a check that leaves a one-line reason when it fails; the reason becomes the grammar's error.
 template <typename Check> gboolean checked(gchar **error, Check check)
@@ -86,6 +89,38 @@ gboolean windowsevent_sd_add_tls_issuer_thumbprints(LogDriver *d, GList *thumbpr
   });
   g_list_free_full(thumbprints, g_free);
   return ok;
+}
+
+void windowsevent_sd_enable_redis(LogDriver *d) { redis(d).enabled = true; }
+void windowsevent_sd_set_redis_host(LogDriver *d, const gchar *host) { redis(d).host = host; }
+void windowsevent_sd_set_redis_port(LogDriver *d, gint port) { redis(d).port = port; }
+void windowsevent_sd_set_redis_master_name(LogDriver *d, const gchar *name) { redis(d).master_name = name; }
+void windowsevent_sd_set_redis_username(LogDriver *d, const gchar *username) { redis(d).username = username; }
+void windowsevent_sd_set_redis_password(LogDriver *d, const gchar *password) { redis(d).password = password; }
+void windowsevent_sd_set_redis_database(LogDriver *d, gint database) { redis(d).database = database; }
+void windowsevent_sd_set_redis_key_prefix(LogDriver *d, const gchar *prefix) { redis(d).key_prefix = prefix; }
+void windowsevent_sd_set_redis_timeout(LogDriver *d, gdouble s)
+{
+  redis(d).timeout = std::chrono::milliseconds(lround(s * 1000));
+}
+void windowsevent_sd_enable_redis_tls(LogDriver *d) { redis(d).tls = true; }
+void windowsevent_sd_set_redis_tls_ca_file(LogDriver *d, const gchar *path) { redis(d).tls_ca_file = path; }
+void windowsevent_sd_set_redis_tls_cert_file(LogDriver *d, const gchar *path) { redis(d).tls_cert_file = path; }
+void windowsevent_sd_set_redis_tls_key_file(LogDriver *d, const gchar *path) { redis(d).tls_key_file = path; }
+
+gboolean windowsevent_sd_add_redis_sentinels(LogDriver *d, GList *addresses, gchar **error)
+{
+  const gboolean ok = checked(error, [&](std::string &reason) {
+    for (GList *item = addresses; item && reason.empty(); item = item->next)
+      redis(d).add_sentinel(static_cast<const char *>(item->data), reason);
+  });
+  g_list_free_full(addresses, g_free);
+  return ok;
+}
+
+gboolean windowsevent_sd_end_redis(LogDriver *d, gchar **error)
+{
+  return checked(error, [&](std::string &reason) { redis(d).check(reason); });
 }
 
 void windowsevent_sd_begin_subscription(LogDriver *d) { options(d).subscriptions.emplace_back(); }

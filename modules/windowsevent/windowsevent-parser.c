@@ -53,6 +53,16 @@ static CfgLexerKeyword windowsevent_keywords[] = {{"windowsevent", KW_WINDOWSEVE
                                                   {"principal", KW_PRINCIPAL},
                                                   {"proxy_protocol", KW_PROXY_PROTOCOL},
                                                   {"proxy_from", KW_PROXY_FROM},
+                                                  {"bookmarks", KW_BOOKMARKS},
+                                                  {"redis", KW_REDIS},
+                                                  {"host", KW_HOST},
+                                                  {"sentinels", KW_SENTINELS},
+                                                  {"master_name", KW_MASTER_NAME},
+                                                  {"username", KW_USERNAME},
+                                                  {"password", KW_PASSWORD},
+                                                  {"database", KW_DATABASE},
+                                                  {"key_prefix", KW_KEY_PREFIX},
+                                                  {"timeout", KW_TIMEOUT},
                                                   {NULL}};
 
 CfgParser windowsevent_parser = {

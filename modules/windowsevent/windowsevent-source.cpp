@@ -1,5 +1,7 @@
 #include "windowsevent-source.hpp"
 
+#include "bookmarks/redis-bookmark-store.hpp"
+
 #include "cpp-start.h"
 #include "ack-tracker/ack_tracker.h"
 #include "ack-tracker/ack_tracker_factory.h"
@@ -80,11 +82,22 @@ bool SourceDriver::init()
     options.hostname = get_local_hostname_fqdn();
   GlobalConfig *cfg = log_pipe_get_config(&super_->super.super.super);
   WakeChannel *wake = wake_;
-  persist_ = std::make_unique<PersistFileEntries>(cfg->state);
-  // The store's wake-up runs on the main thread; the driver's own reference keeps `wake` alive.
-  bookmarks_ = std::make_unique<ChunkedBookmarkStore>(
-      *persist_, persist_base(), [wake]() { wake->wake(); }, log_line);
-  bookmarks_->load_all(std::chrono::seconds(bookmark_expiry_seconds));
+  // The stores' wake-ups run on the main thread (persist file) or the store's own (Redis); the
+  // driver's own reference keeps `wake` alive.
+  if (options.redis.enabled)
+    {
+      options.redis.expiry_seconds = bookmark_expiry_seconds;
+      bookmarks_ = std::make_unique<RedisBookmarkStore>(
+          options.redis, [wake]() { wake->wake(); }, log_line);
+    }
+  else
+    {
+      persist_ = std::make_unique<PersistFileEntries>(cfg->state);
+      auto chunked = std::make_unique<ChunkedBookmarkStore>(
+          *persist_, persist_base(), [wake]() { wake->wake(); }, log_line);
+      chunked->load_all(std::chrono::seconds(bookmark_expiry_seconds));
+      bookmarks_ = std::move(chunked);
+    }
   messages_ = std::make_unique<EventMessages>(message, log_line);
   service_ = Service::start(options, *this, *bookmarks_, *wake_, log_line);
   if (!service_)

@@ -1,6 +1,6 @@
 // The syslog-ng face of the collector: a threaded source whose worker thread runs the engine's
 // Service. It turns each forwarded event into a LogMessage under flow control, learns from the
-// ack tracker when a batch may be acknowledged, and keeps bookmarks in the persist file.
+// ack tracker when a batch may be acknowledged, and keeps bookmarks in the persist file or in Redis.
 #pragma once
 
 #include <atomic>
@@ -51,7 +51,7 @@ private:
   std::atomic<bool> exit_requested_{false};
   std::uint64_t next_sequence_ = 0;
   std::unique_ptr<PersistFileEntries> persist_;
-  std::unique_ptr<ChunkedBookmarkStore> bookmarks_;
+  std::unique_ptr<BookmarkStore> bookmarks_;
   std::unique_ptr<EventMessages> messages_;
   std::unique_ptr<Service> service_;
 };

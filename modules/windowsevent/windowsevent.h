@@ -51,6 +51,23 @@ void windowsevent_sd_set_kerberos_principal(LogDriver *d, const gchar *name);
 void windowsevent_sd_set_kerberos_port(LogDriver *d, gint port);
 void windowsevent_sd_set_kerberos_proxy_protocol(LogDriver *d, gboolean enabled);
 
+/* bookmarks(redis(...)); end_redis checks the block as a whole. */
+void windowsevent_sd_enable_redis(LogDriver *d);
+void windowsevent_sd_set_redis_host(LogDriver *d, const gchar *host);
+void windowsevent_sd_set_redis_port(LogDriver *d, gint port);
+gboolean windowsevent_sd_add_redis_sentinels(LogDriver *d, GList *addresses, gchar **error);
+void windowsevent_sd_set_redis_master_name(LogDriver *d, const gchar *name);
+void windowsevent_sd_set_redis_username(LogDriver *d, const gchar *username);
+void windowsevent_sd_set_redis_password(LogDriver *d, const gchar *password);
+void windowsevent_sd_set_redis_database(LogDriver *d, gint database);
+void windowsevent_sd_set_redis_key_prefix(LogDriver *d, const gchar *prefix);
+void windowsevent_sd_set_redis_timeout(LogDriver *d, gdouble seconds);
+void windowsevent_sd_enable_redis_tls(LogDriver *d);
+void windowsevent_sd_set_redis_tls_ca_file(LogDriver *d, const gchar *path);
+void windowsevent_sd_set_redis_tls_cert_file(LogDriver *d, const gchar *path);
+void windowsevent_sd_set_redis_tls_key_file(LogDriver *d, const gchar *path);
+gboolean windowsevent_sd_end_redis(LogDriver *d, gchar **error);
+
 void windowsevent_sd_begin_subscription(LogDriver *d);
 gboolean windowsevent_sd_end_subscription(LogDriver *d, gchar **error);
 void windowsevent_sd_subscription_set_name(LogDriver *d, const gchar *name);

@@ -298,3 +298,73 @@ def control(daemon, command):
     """syslog-ng-ctl against one daemon's control socket."""
     return subprocess.run([SYSLOG_NG_CTL, *command.split(), "-c", str(daemon.control)],
                           capture_output=True, text=True, timeout=30).stdout
+
+
+class RedisServer:
+    """A redis-server on 127.0.0.1 in its own directory: plain, a replica (`replica_of`), or a
+    Sentinel (`sentinel_config`: the lines after `port`/`bind`/`dir`). `persistent` keeps the data
+    across stop()/start() (append-only file, fsync always), as a production Redis would."""
+
+    def __init__(self, workdir, port=None, persistent=False, replica_of=None, sentinel_config=None, extra=()):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.log_path = self.workdir / f"redis-{self.port}.log"
+        if sentinel_config is not None:
+            conf = self.workdir / f"sentinel-{self.port}.conf"
+            conf.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {self.workdir}\n{sentinel_config}")
+            self.args = [str(conf), "--sentinel"]
+        else:
+            self.args = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
+                         "--dbfilename", f"dump-{self.port}.rdb", "--save", ""]
+            self.args += (["--appendonly", "yes", "--appendfsync", "always",
+                           "--appendfilename", f"appendonly-{self.port}.aof"] if persistent
+                          else ["--appendonly", "no"])
+            if replica_of:
+                self.args += ["--replicaof", "127.0.0.1", str(replica_of)]
+        self.args += list(extra)
+        self.proc = None
+
+    def start(self, timeout=20):
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen(["redis-server", *self.args], stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited:\n{self.log_path.read_text()[-2000:]}")
+            if self.cli("PING") == "PONG":
+                return self
+            time.sleep(0.05)
+        raise TimeoutError(f"redis-server on port {self.port} did not answer within {timeout}s")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=20):
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def kill9(self):
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def cli(self, *command):
+        """redis-cli's raw answer to one command (lines of an array joined by newlines), or '' when
+        Redis does not answer within 5 s."""
+        try:
+            result = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), "--raw", *command],
+                                    capture_output=True, text=True, timeout=5)
+        except subprocess.TimeoutExpired:
+            return ""
+        return result.stdout.rstrip("\n")
+
+    def hgetall(self, key):
+        lines = self.cli("HGETALL", key).split("\n")
+        return dict(zip(lines[0::2], lines[1::2])) if lines != [""] else {}

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 
 #include "collector/collector.hpp"
+#include "expect.hpp"
 #include "codec/utf16.hpp"
 #include "wsman-envelopes.hpp"
 
@@ -42,16 +43,21 @@ public:
   SaveResult next = SaveResult::Committed;
   std::map<std::string, std::string> saved;
   int save_calls = 0;
+  std::vector<std::string> calls; // "<owner>|RecordId=..." of every save()
+  bool unavailable = false;
 
-  std::optional<std::string> load(const std::string &identity, const std::string &subscription) override
+  LoadResult load(const std::string &identity, const std::string &subscription) override
   {
+    if (unavailable)
+      return {LoadStatus::Unavailable, {}, "store down"};
     auto it = saved.find(identity + "|" + subscription);
-    return it == saved.end() ? std::nullopt : std::optional<std::string>(it->second);
+    return it == saved.end() ? LoadResult{} : LoadResult{LoadStatus::Found, it->second, {}};
   }
   SaveResult save(const std::string &identity, const std::string &subscription, const std::string &bookmark,
                   std::string &error) override
   {
     ++save_calls;
+    calls.push_back(identity + "|" + bookmark.substr(bookmark.find("RecordId=")));
     if (next == SaveResult::Committed)
       saved[identity + "|" + subscription] = bookmark;
     if (next == SaveResult::Failed)
@@ -315,4 +321,47 @@ Test(collector, bookmarks_belong_to_method_and_identity_and_are_checked_before_t
       std::count_if(f.log_lines.begin(), f.log_lines.end(),
                     [](const std::string &l) { return l.find("stored bookmark refused") != std::string::npos; }),
       1);
+}
+
+Test(collector, enumeration_is_answered_503_while_the_store_cannot_read)
+{
+  Fixture f;
+  f.store.unavailable = true;
+  auto answer = f.request("/wsman/SubscriptionManager/WEC", enumerate_envelope("uuid:E1"));
+  cr_assert(answer && answer->status == 503, "a subscription without its stored bookmark would replay or skip");
+  const auto lines = std::count_if(f.log_lines.begin(), f.log_lines.end(), [](const std::string &l) {
+    return l.find("bookmark store unavailable, enumeration answered 503") != std::string::npos;
+  });
+  cr_assert_eq(lines, 1);
+  cr_assert_eq(f.log_lines.size(), 1u);
+  f.store.unavailable = false;
+  answer = f.request("/wsman/SubscriptionManager/WEC", enumerate_envelope("uuid:E2"));
+  cr_assert(answer && answer->status == 200);
+}
+
+Test(collector, acknowledged_batches_go_to_the_store_together_and_are_answered_in_order)
+{
+  Fixture f;
+  Replies first, second, third;
+  f.store.next = BookmarkStore::SaveResult::Pending; // a remote store: confirmed later
+  f.request(f.delivery_path, events_envelope("uuid:B1", 1, "1"), &first);
+  f.request(f.delivery_path, events_envelope("uuid:B2", 1, "2"), &second, "win02.corp.example");
+  f.request(f.delivery_path, events_envelope("uuid:B3", 1, "3"), &third); // same stream as B1
+  f.collector->pump();
+  f.sink.acknowledged = 3;
+  f.collector->pump();
+  // B1 and B2 were handed over in one pump; B3 waits until B1's bookmark is stored, never overtaking it.
+  cr_assert_eq(f.store.calls.size(), 2u);
+  EXPECT_STR(f.store.calls[0], "certificate:win01.corp.example|RecordId=\"1\"/></BookmarkList>");
+  EXPECT_STR(f.store.calls[1], "certificate:win02.corp.example|RecordId=\"2\"/></BookmarkList>");
+  cr_assert(first.answered.empty() && second.answered.empty() && third.answered.empty());
+
+  f.store.next = BookmarkStore::SaveResult::Committed;
+  f.collector->pump();
+  cr_assert_eq(first.answered.size(), 1u);
+  cr_assert_eq(second.answered.size(), 1u);
+  cr_assert_eq(third.answered.size(), 1u);
+  cr_assert_eq(third.answered[0].status, 200);
+  EXPECT_STR(f.store.calls.back(), "certificate:win01.corp.example|RecordId=\"3\"/></BookmarkList>");
+  cr_assert(f.store.saved.at("certificate:win01.corp.example|security").find("RecordId=\"3\"") != std::string::npos);
 }

@@ -57,11 +57,11 @@ public:
 class TestStore : public BookmarkStore
 {
 public:
-  std::optional<std::string> load(const std::string &owner, const std::string &subscription) override
+  LoadResult load(const std::string &owner, const std::string &subscription) override
   {
     std::lock_guard<std::mutex> guard(lock);
     auto it = saved.find(owner + "|" + subscription);
-    return it == saved.end() ? std::nullopt : std::optional<std::string>(it->second);
+    return it == saved.end() ? LoadResult{} : LoadResult{LoadStatus::Found, it->second, {}};
   }
   SaveResult save(const std::string &owner, const std::string &subscription, const std::string &bookmark,
                   std::string &) override
@@ -210,8 +210,10 @@ Test(service, enumerate_events_and_the_ack_after_acknowledgement_over_loopback_t
       cr_assert_eq(posted.computer_verified, posted.computer == "win01.corp.example");
     }
   const auto stored = engine.store.load("certificate:win01.corp.example", "security");
-  cr_assert(stored && stored->find("RecordId=") != std::string::npos && stored->find("42") != std::string::npos, "%s",
-            stored ? stored->c_str() : "no bookmark");
+  cr_assert(stored.status == BookmarkStore::LoadStatus::Found &&
+                stored.bookmark.find("RecordId=") != std::string::npos &&
+                stored.bookmark.find("42") != std::string::npos,
+            "%s", stored.bookmark.c_str());
 
   const HttpResponse again =
       forwarder.post("/wsman/SubscriptionManager/WEC", codec::encode_utf16le_with_bom(enumerate_envelope("uuid:E2")));

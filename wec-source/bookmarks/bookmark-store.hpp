@@ -2,7 +2,6 @@
 // is "<method>:<identity>": "certificate:win01.corp.example" or "kerberos:WIN01$@CORP.EXAMPLE".
 #pragma once
 
-#include <optional>
 #include <string>
 
 namespace wec {
@@ -10,6 +9,19 @@ namespace wec {
 class BookmarkStore
 {
 public:
+  enum class LoadStatus
+  {
+    Found,       // `bookmark` holds it
+    None,        // no bookmark stored for this owner and subscription
+    Unavailable, // the store cannot tell now (`error` says why): offering no bookmark would replay or skip
+  };
+  struct LoadResult
+  {
+    LoadStatus status = LoadStatus::None;
+    std::string bookmark;
+    std::string error;
+  };
+
   enum class SaveResult
   {
     Committed, // durable now
@@ -18,7 +30,8 @@ public:
   };
 
   virtual ~BookmarkStore() = default;
-  virtual std::optional<std::string> load(const std::string &owner, const std::string &subscription) = 0;
+  // Called on the worker thread, which serves every connection: returns within a bounded time.
+  virtual LoadResult load(const std::string &owner, const std::string &subscription) = 0;
   virtual SaveResult save(const std::string &owner, const std::string &subscription, const std::string &bookmark,
                           std::string &error) = 0;
 };

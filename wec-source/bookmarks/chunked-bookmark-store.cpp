@@ -350,12 +350,12 @@ void ChunkedBookmarkStore::stamp_saved_at(Entry &entry, std::uint32_t when)
   file_.unmap(handle);
 }
 
-std::optional<std::string> ChunkedBookmarkStore::load(const std::string &owner, const std::string &subscription)
+BookmarkStore::LoadResult ChunkedBookmarkStore::load(const std::string &owner, const std::string &subscription)
 {
   auto it = entries_.find(entry_key(owner, subscription));
   if (it == entries_.end() || it->second->current < 0)
-    return std::nullopt;
-  return it->second->bookmark;
+    return {};
+  return {LoadStatus::Found, it->second->bookmark, {}};
 }
 
 void ChunkedBookmarkStore::take_finished_allocations()

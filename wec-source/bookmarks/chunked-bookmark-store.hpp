@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,7 @@ public:
   // entries of older versions; removes those not written for longer than `expiry` (0: never).
   void load_all(std::chrono::seconds expiry);
 
-  std::optional<std::string> load(const std::string &owner, const std::string &subscription) override;
+  LoadResult load(const std::string &owner, const std::string &subscription) override;
   SaveResult save(const std::string &owner, const std::string &subscription, const std::string &bookmark,
                   std::string &error) override;
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
 
 namespace wec {
 
@@ -116,6 +117,8 @@ struct Collector::Batch
   std::uint64_t last_sequence = 0;
   std::chrono::steady_clock::time_point received;
   std::chrono::steady_clock::time_point deadline;
+  bool stored = false;       // its bookmark is stored (or it has none): it may be acknowledged
+  bool store_failed = false; // the store refused its bookmark: answered 503
 };
 
 http::Response soap_response(unsigned status, const std::string &utf8_envelope)
@@ -239,7 +242,13 @@ std::optional<http::Response> Collector::enumerate(const ListenerProfile &profil
       offer.identifier = s.uuid;
       offer.delivery_address = profile.base_url + std::string(kDeliveryPrefix) + s.uuid;
       offer.compression = options_.compression;
-      offer.bookmark_xml = stored_bookmark(request, c.name);
+      BookmarkStore::LoadResult stored = stored_bookmark(request, c.name);
+      if (stored.status == BookmarkStore::LoadStatus::Unavailable)
+        return fail(503, request, "bookmark store unavailable, enumeration answered 503",
+                    {{"error", stored.error},
+                     {"hint", "the forwarder asks again after its retry interval; a subscription is never offered "
+                              "without its stored bookmark"}});
+      offer.bookmark_xml = std::move(stored.bookmark);
       offer.auth = profile.auth;
       offer.issuer_thumbprints = profile.issuer_thumbprints;
       offers.push_back(std::move(offer));
@@ -253,14 +262,15 @@ std::optional<http::Response> Collector::enumerate(const ListenerProfile &profil
   return soap_response(200, wsman::build_enumerate_response(message, offers));
 }
 
-std::string Collector::stored_bookmark(const http::Request &request, const std::string &subscription)
+// The stored bookmark, checked again: one that is not a well-formed <BookmarkList> counts as none.
+BookmarkStore::LoadResult Collector::stored_bookmark(const http::Request &request, const std::string &subscription)
 {
-  const std::optional<std::string> stored = store_.load(bookmark_owner(request), subscription);
-  if (!stored)
-    return {};
+  BookmarkStore::LoadResult stored = store_.load(bookmark_owner(request), subscription);
+  if (stored.status != BookmarkStore::LoadStatus::Found)
+    return stored;
   std::string canonical, error;
-  if (wsman::canonical_bookmark(*stored, canonical, error) == wsman::BookmarkResult::Valid)
-    return canonical;
+  if (wsman::canonical_bookmark(stored.bookmark, canonical, error) == wsman::BookmarkResult::Valid)
+    return {BookmarkStore::LoadStatus::Found, std::move(canonical), {}};
   log_(LogLevel::Warning, "windowsevent: stored bookmark refused, the forwarder starts from its newest events",
        {{"identity", clip(request.identity)},
         {"subscription", subscription},
@@ -305,27 +315,41 @@ std::optional<http::Response> Collector::deliver(const http::Request &request, c
   return std::nullopt;
 }
 
-bool Collector::complete(Batch &batch)
+void Collector::store_bookmark(Batch &batch)
 {
-  if (batch.message.bookmark)
+  if (!batch.message.bookmark)
     {
-      std::string error;
-      switch (store_.save(batch.owner, batch.origin.subscription, *batch.message.bookmark, error))
-        {
-        case BookmarkStore::SaveResult::Pending: return false;
-        case BookmarkStore::SaveResult::Failed:
-          log_(LogLevel::Error, "windowsevent: cannot store the bookmark of a batch, answered 503",
-               {{"identity", batch.origin.identity},
-                {"subscription", batch.origin.subscription},
-                {"error", error},
-                {"hint", "the forwarder resends the batch"}});
-          batch.reply(http::Response{503, {}, {}, {}});
-          return true;
-        case BookmarkStore::SaveResult::Committed: break;
-        }
+      batch.stored = true;
+      return;
     }
-  batch.reply(soap_response(200, wsman::build_ack(batch.message)));
-  return true;
+  std::string error;
+  switch (store_.save(batch.owner, batch.origin.subscription, *batch.message.bookmark, error))
+    {
+    case BookmarkStore::SaveResult::Pending: return;
+    case BookmarkStore::SaveResult::Committed: batch.stored = true; return;
+    case BookmarkStore::SaveResult::Failed:
+      batch.store_failed = true;
+      log_(LogLevel::Error, "windowsevent: cannot store the bookmark of a batch, answered 503",
+           {{"identity", batch.origin.identity},
+            {"subscription", batch.origin.subscription},
+            {"error", error},
+            {"hint", "the forwarder resends the batch"}});
+      return;
+    }
+}
+
+// Answers the batches at the front whose bookmark is stored (200) or cannot be (503), in order.
+bool Collector::answer_stored()
+{
+  bool answered = false;
+  while (!committing_.empty() && (committing_.front()->stored || committing_.front()->store_failed))
+    {
+      Batch &batch = *committing_.front();
+      batch.reply(batch.stored ? soap_response(200, wsman::build_ack(batch.message)) : http::Response{503, {}, {}, {}});
+      committing_.pop_front();
+      answered = true;
+    }
+  return answered;
 }
 
 std::uint64_t Collector::post(const EventOrigin &origin, std::string_view event_xml)
@@ -363,14 +387,25 @@ bool Collector::pump()
       posting_.pop_front();
     }
 
+  // Every acknowledged batch's bookmark goes to the store at once, so that a remote store writes them
+  // in one round trip; a later bookmark of a stream never overtakes an earlier one still pending.
   const std::uint64_t acknowledged = sink_.acknowledged_through();
-  while (!committing_.empty() && committing_.front()->last_sequence <= acknowledged)
+  std::set<std::pair<std::string, std::string>> pending_streams;
+  for (auto &queued : committing_)
     {
-      if (!complete(*committing_.front()))
+      Batch &batch = *queued;
+      if (batch.last_sequence > acknowledged)
         break;
-      committing_.pop_front();
-      answered = true;
+      if (batch.stored || batch.store_failed)
+        continue;
+      auto stream = std::make_pair(batch.owner, batch.origin.subscription);
+      if (pending_streams.count(stream))
+        continue;
+      store_bookmark(batch);
+      if (!batch.stored && !batch.store_failed)
+        pending_streams.insert(std::move(stream));
     }
+  answered = answer_stored();
 
   const auto now = std::chrono::steady_clock::now();
   for (auto *queue : {&posting_, &committing_})
@@ -382,11 +417,15 @@ bool Collector::pump()
             ++it;
             continue;
           }
-        log_(LogLevel::Error, "windowsevent: events not acknowledged by the destinations in time, answered 503",
+        const bool delivered = queue == &committing_ && batch.last_sequence <= acknowledged;
+        log_(LogLevel::Error,
+             delivered ? "windowsevent: bookmark not stored in time, answered 503"
+                       : "windowsevent: events not acknowledged by the destinations in time, answered 503",
              {{"identity", batch.origin.identity},
               {"subscription", batch.origin.subscription},
               {"commit_timeout", std::to_string(options_.commit_timeout.count())},
-              {"hint", "the forwarder resends the batch; check that the destinations accept messages"}});
+              {"hint", delivered ? "the forwarder resends the batch; the bookmark store does not answer"
+                                 : "the forwarder resends the batch; check that the destinations accept messages"}});
         batch.reply(http::Response{503, {}, {}, {}});
         it = queue->erase(it);
         answered = true;

@@ -78,9 +78,10 @@ private:
   std::optional<http::Response> deliver(const http::Request &request, const Subscription &subscription,
                                         wsman::Message &message, DeferredReply reply);
   const Subscription *find_by_uuid(const std::string &uuid) const;
-  std::string stored_bookmark(const http::Request &request, const std::string &subscription);
+  BookmarkStore::LoadResult stored_bookmark(const http::Request &request, const std::string &subscription);
   http::Response fail(unsigned status, const http::Request &request, const std::string &what, LogTags details = {});
-  bool complete(Batch &batch);
+  void store_bookmark(Batch &batch);
+  bool answer_stored();
   std::uint64_t post(const EventOrigin &origin, std::string_view event_xml);
 
   CollectorOptions options_;

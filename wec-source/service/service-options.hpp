@@ -7,6 +7,7 @@
 
 #include "auth/tls-trust.hpp"
 #include "http/proxy-protocol.hpp"
+#include "bookmarks/redis-options.hpp"
 #include "subscriptions/subscription.hpp"
 
 namespace wec {
@@ -61,6 +62,7 @@ struct ServiceOptions
   http::AddressRanges proxy_from;            // the balancers' addresses
   TlsOptions tls;
   KerberosOptions kerberos;
+  RedisOptions redis; // bookmarks(redis(...)); without it the host keeps the bookmarks (syslog-ng's persist file)
   std::vector<SubscriptionConfig> subscriptions;
 
   int https_port() const { return port ? port : 5986; }
