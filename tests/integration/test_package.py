@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wec_harness import CONFIG_VERSION, SYSLOG_NG, SYSLOG_NG_PREFIX, make_certs
+from wec_harness import CONFIG_VERSION, SANITIZED, SYSLOG_NG, SYSLOG_NG_PREFIX, make_certs
 
 BUILD = os.environ.get("WEC_BUILD_DIR")
 PACKAGE = "syslog-ng-mod-windowsevent"
@@ -20,6 +20,10 @@ def run(*command, timeout=300, **kwargs):
 @pytest.mark.skipif(not BUILD, reason="WEC_BUILD_DIR not set (run through CTest)")
 @pytest.mark.skipif(bool(SYSLOG_NG_PREFIX), reason="the package is for Debian's syslog-ng-core")
 @pytest.mark.skipif(os.geteuid() != 0, reason="installing a package needs root")
+# Under the sanitizers: an instrumented build is not a package to ship, and syslog-ng 3.38's
+# --syntax-only leaks the expression node of a block-generated source (log_expr_node_new() in
+# main_parse(), with the driver it holds), which LeakSanitizer then reports.
+@pytest.mark.skipif(SANITIZED, reason="an instrumented build is not a package to ship")
 def test_the_debian_package_installs_and_syslog_ng_loads_it(tmp_path):
     made = run("cpack", "-G", "DEB", "-B", str(tmp_path), cwd=BUILD)
     assert made.returncode == 0, made.stdout + made.stderr
