@@ -34,6 +34,11 @@ BODY_LIMIT = 2 * BULK_ENVELOPE + 64 * 1024  # the listener's body limit that fol
 # request-timeout() of the collector, when supported; under the sanitizers a 10,000-event batch or
 # a background forwarder's request can take longer than 3 s to be read and answered.
 REQUEST_TIMEOUT = 10 if SANITIZED else 3
+# Under the sanitizers every allocation of the module records its full stack: the 10,000-event
+# batch takes about a minute to reach the destination. commit-timeout() (default 50 s) and the
+# forwarders' waits for an Ack are lengthened there, so that no batch is answered 503 and resent.
+COMMIT_TIMEOUT = 300 if SANITIZED else None
+ACK_WAIT = 300 if SANITIZED else 60
 BACKGROUND_MACHINE = "win03.corp.example"
 
 
@@ -211,8 +216,8 @@ class Background:
             result = wef.run_machine(
                 self.url, BACKGROUND_MACHINE, str(pki / "clients" / f"{BACKGROUND_MACHINE}.crt"),
                 str(pki / "clients" / f"{BACKGROUND_MACHINE}.key"), str(pki / "ca-bundle.crt"), self.templates,
-                total_events=total, batch_size=10, retry_interval=0.5, max_retries=20, deadline=120,
-                timeout=30, on_ack=self._on_ack)
+                total_events=total, batch_size=10, retry_interval=0.5, max_retries=20, deadline=2 * ACK_WAIT,
+                timeout=ACK_WAIT // 2, on_ack=self._on_ack)
             self.results.append(result)
             if not result.ok:
                 break
@@ -228,7 +233,7 @@ class Background:
             time.sleep(0.1)
         return self.acked_events > since
 
-    def finish(self, timeout=90):
+    def finish(self, timeout=ACK_WAIT + 30):
         self.stop.set()
         self.thread.join(timeout)
         return not self.thread.is_alive()
@@ -252,6 +257,7 @@ def collector(tmp_path_factory, certs, kdc):
               f'tls(port({https_port}) key-file("{pki}/server.key") cert-file("{pki}/server.crt") '
               f'ca-dir("{pki}/ca.d")) kerberos(keytab("{kdc["keytab"]}") port({kerberos_port})) '
               f'{" ".join(subscriptions)} log-iw-size(4000) log-repeat-interval(0) '
+              f'{f"commit-timeout({COMMIT_TIMEOUT})" if COMMIT_TIMEOUT else ""} '
               f'{f"request-timeout({REQUEST_TIMEOUT})" if timeout_supported else ""})')
     output = tmp / "events.json"
     daemon = SyslogNg(tmp / "syslog-ng", json_file_config(source, output))

@@ -12,7 +12,7 @@ import threading
 import time
 
 import wef_forwarder as wef
-from hostile_support import (BACKGROUND_MACHINE, BODY_LIMIT, EVENT_NS, MANAGER_PATH,
+from hostile_support import (ACK_WAIT, BACKGROUND_MACHINE, BODY_LIMIT, EVENT_NS, MANAGER_PATH,
                              assert_background_delivered_every_event_exactly_once, client_context, log_lines,
                              records_with_marker, small_event, subscription)
 from hostile_support import collector, kdc, row  # noqa: F401 (fixtures: one collector per file)
@@ -35,7 +35,7 @@ def test_ten_thousand_events_in_one_batch(collector, row):
     count = 10000
     with wef.Forwarder(f"https://localhost:{collector['https']}{MANAGER_PATH}",
                        str(pki / "clients" / f"{machine}.crt"), str(pki / "clients" / f"{machine}.key"),
-                       str(pki / "ca-bundle.crt"), machine, timeout=60) as fw:
+                       str(pki / "ca-bundle.crt"), machine, timeout=ACK_WAIT) as fw:
         sub = subscription(fw, "bulk")
         events = [tiny_event(n, machine) for n in range(1, count + 1)]
         message_id = wef.new_uuid()
@@ -70,7 +70,7 @@ def test_one_event_of_one_megabyte_arrives_intact(collector, row):
                       for _ in range(1024 * 1024))
     with wef.Forwarder(f"https://localhost:{collector['https']}{MANAGER_PATH}",
                        str(pki / "clients" / f"{machine}.crt"), str(pki / "clients" / f"{machine}.key"),
-                       str(pki / "ca-bundle.crt"), machine, timeout=60) as fw:
+                       str(pki / "ca-bundle.crt"), machine, timeout=ACK_WAIT) as fw:
         sub = subscription(fw, "bulk")
         fw.check_ack(*fw.send_events(sub, [small_event(20000, machine, marker, payload)],
                                      wef.format_bookmark("Security", 20000)))
