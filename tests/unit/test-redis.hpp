@@ -56,7 +56,7 @@ inline std::string make_directory()
 
 inline std::string text_of(const redisReply &reply)
 {
-  using namespace wec::detail;
+  using namespace wec;
   switch (reply_kind(reply))
     {
     case RedisReplyKind::Nil: return "(nil)";
@@ -76,7 +76,7 @@ inline std::string text_of(const redisReply &reply)
 // "(nil)", integers in decimal, or "(error) ..." / "(down) ..." when it could not be asked.
 inline std::string ask(int port, const std::vector<std::string_view> &command)
 {
-  using namespace wec::detail;
+  using namespace wec;
   std::string error;
   auto connection = RedisConnection::open("127.0.0.1", port, std::chrono::milliseconds(1000), nullptr, error);
   if (!connection)

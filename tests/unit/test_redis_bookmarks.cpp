@@ -144,14 +144,14 @@ Test(redis_store, key_prefix_database_and_expiry_are_applied)
   cr_assert_eq(node.save_until_answered(kOwner, "security", kBookmark), BookmarkStore::SaveResult::Committed);
   EXPECT_STR(ask(redis.port(), {"EXISTS", "site1:wec:" + kOwner}), "0"); // database 0 holds nothing
   std::string error;
-  auto connection = detail::RedisConnection::open("127.0.0.1", redis.port(), 1000ms, nullptr, error);
+  auto connection = RedisConnection::open("127.0.0.1", redis.port(), 1000ms, nullptr, error);
   cr_assert(connection);
   connection->command({"SELECT", "3"}, error);
   auto value = connection->command({"HGET", "site1:wec:" + kOwner, "security"}, error);
   cr_assert(value);
-  EXPECT_STR(detail::reply_text(*value), kBookmark);
+  EXPECT_STR(reply_text(*value), kBookmark);
   auto ttl = connection->command({"TTL", "site1:wec:" + kOwner}, error); // bookmark-expiry()
-  cr_assert(ttl && detail::reply_integer(*ttl) > 3500 && detail::reply_integer(*ttl) <= 3600);
+  cr_assert(ttl && reply_integer(*ttl) > 3500 && reply_integer(*ttl) <= 3600);
 }
 
 Test(redis_store, outage_keeps_saves_pending_refuses_loads_at_once_and_recovers_with_one_line_each_way)

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 namespace {
 
@@ -89,8 +90,7 @@ struct Options
   std::string persist_file;
   std::string persist_name = "default";
   bool persist_name_given = false;
-  RedisOptions redis;
-  bool redis_port_given = false;
+  wec::RedisOptions redis; // the collector's bookmarks(redis()) options; port 0: 6379
   Selection selection;
   bool all = false;
   std::string input = "-";
@@ -186,15 +186,18 @@ Options parse(int argc, char **argv)
           o.persist_name_given = true;
           break;
         case RedisHost: o.redis.host = optarg; break;
-        case RedisPort:
-          o.redis.port = to_number(optarg, "redis-port", 1, 65535);
-          o.redis_port_given = true;
-          break;
+        case RedisPort: o.redis.port = to_number(optarg, "redis-port", 1, 65535); break;
         case RedisUsername: o.redis.username = optarg; break;
         case RedisPassword: o.redis.password = optarg; break;
-        case RedisDb: o.redis.db = to_number(optarg, "redis-db", 0, 1 << 20); break;
+        case RedisDb: o.redis.database = to_number(optarg, "redis-db", 0, 1 << 20); break;
         case KeyPrefix: o.redis.key_prefix = optarg; break;
-        case Sentinel: o.redis.sentinels.push_back(optarg); break;
+          case Sentinel: {
+            const std::optional<wec::RedisAddress> sentinel = wec::RedisAddress::parse(optarg);
+            if (!sentinel)
+              throw UsageError(std::string("--sentinel ") + optarg + " is not HOST:PORT (for example 10.0.0.5:26379)");
+            o.redis.sentinels.push_back(*sentinel);
+            break;
+          }
         case MasterName: o.redis.master_name = optarg; break;
         case SentinelPassword: o.redis.sentinel_password = optarg; break;
         case Owner: o.selection.owner = optarg; break;
@@ -243,7 +246,7 @@ void check(const Options &o)
     throw UsageError("--sentinel needs --master-name (the name of the sentinels' 'monitor' line)");
   if (o.persist_file.empty() && o.persist_name_given)
     throw UsageError("--persist-name applies to --persist-file only: Redis keys are not scoped by it");
-  if (!o.persist_file.empty() && (o.redis_port_given || !o.redis.username.empty() || o.redis.db != 0))
+  if (!o.persist_file.empty() && (o.redis.port != 0 || !o.redis.username.empty() || o.redis.database != 0))
     throw UsageError("--redis-* options apply to --redis-host and --sentinel only");
   if (!is_import && (o.import.overwrite || o.import.skip_invalid || o.input != "-" || !o.openwec_db.empty()))
     throw UsageError("--input, --openwec-db, --overwrite and --skip-invalid apply to import only");

@@ -326,7 +326,10 @@ std::vector<Record> PersistFileTarget::list()
 
 std::optional<std::string> PersistFileTarget::get(const std::string &owner, const std::string &subscription)
 {
-  return session_->store->load(owner, subscription);
+  BookmarkStore::LoadResult loaded = session_->store->load(owner, subscription);
+  if (loaded.status == BookmarkStore::LoadStatus::Found)
+    return std::move(loaded.bookmark);
+  return std::nullopt; // a persist file is never Unavailable: it is in memory
 }
 
 bool PersistFileTarget::put(const Record &record, bool only_if_absent)
@@ -334,7 +337,7 @@ bool PersistFileTarget::put(const Record &record, bool only_if_absent)
   auto &s = *session_;
   if (s.mode != Mode::Write)
     throw std::logic_error("persist file opened for reading");
-  if (only_if_absent && s.store->load(record.owner, record.subscription))
+  if (only_if_absent && get(record.owner, record.subscription))
     return false;
   // A new entry is allocated on syslog-ng's main thread: save() asks for it (Pending), the tool
   // runs the allocation, and the next save() writes. Two rounds at most: slot, then nothing.

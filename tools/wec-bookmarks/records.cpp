@@ -1,5 +1,6 @@
 #include "records.hpp"
 
+#include "bookmarks/bookmark-store.hpp"
 #include "wsman/bookmark.hpp"
 
 #include <nlohmann/json.hpp>
@@ -69,9 +70,7 @@ std::vector<Record> read_json(std::istream &in, const std::string &origin)
 
 std::optional<std::string> canonicalize(Record &record)
 {
-  const std::size_t colon = record.owner.find(':');
-  const std::string method = colon == std::string::npos ? "" : record.owner.substr(0, colon);
-  if ((method != "certificate" && method != "kerberos") || colon + 1 == record.owner.size())
+  if (!is_owner(record.owner))
     return "the owner must be certificate:<CN> or kerberos:<principal>";
   if (has_control_character(record.owner))
     return "the owner holds control characters";

@@ -1,9 +1,9 @@
 #include "redis-target.hpp"
 
+#include "bookmarks/bookmark-store.hpp"
+
 #include <algorithm>
-#include <cstdlib>
 #include <iostream>
-#include <tuple>
 
 namespace wec::tool {
 
@@ -11,8 +11,6 @@ namespace {
 
 constexpr std::chrono::milliseconds kTimeout{5000};
 constexpr std::size_t kMaxScanRounds = 1000000; // SCAN ends by itself; this only bounds a broken server
-
-std::string text_of(const redisReply *reply) { return std::string(reply->str ? reply->str : "", reply->len); }
 
 // SCAN's MATCH is a glob: the prefix is matched literally.
 std::string glob_literal(const std::string &text)
@@ -27,68 +25,92 @@ std::string glob_literal(const std::string &text)
   return out;
 }
 
-bool is_owner(const std::string &owner)
+// "<what> failed on Redis at <server>: <error>", with what to do about the usual refusals.
+std::string refusal_text(const std::string &what, const std::string &server, const std::string &error)
 {
-  return owner.rfind("certificate:", 0) == 0 || owner.rfind("kerberos:", 0) == 0;
+  std::string hint;
+  if (error.rfind("NOAUTH", 0) == 0 || error.rfind("WRONGPASS", 0) == 0)
+    hint = " (give --redis-password, and --redis-username for an ACL user, or WEC_REDIS_PASSWORD)";
+  else if (error.rfind("NOPERM", 0) == 0)
+    hint = " (the Redis user needs the hash commands, SCAN and SELECT on these keys)";
+  return what + " failed on Redis at " + server + ": " + error + hint;
 }
 
-std::pair<std::string, int> split_host_port(const std::string &address)
+// How the tool words a failure to reach Redis, in its options' terms.
+std::string failure_text(const RedisFailure &failure, const RedisOptions &options)
 {
-  const std::size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon != std::string::npos)
-    port = std::atoi(address.c_str() + colon + 1);
-  if (colon == std::string::npos || colon == 0 || port <= 0 || port > 65535)
-    throw ToolError("--sentinel " + address + " is not HOST:PORT (for example 10.0.0.5:26379)");
-  return {address.substr(0, colon), port};
-}
-
-// Asks each sentinel in turn where the master is; the first answer counts.
-std::pair<std::string, int> master_from_sentinels(const RedisOptions &options)
-{
-  std::string failures;
-  for (const auto &sentinel : options.sentinels)
+  using Kind = RedisFailure::Kind;
+  const std::string server = failure.server.text();
+  switch (failure.kind)
     {
-      try
-        {
-          const auto [host, port] = split_host_port(sentinel);
-          RedisConnection connection(host, port, kTimeout);
-          connection.authenticate("", options.sentinel_password);
-          RedisReply reply =
-              connection.checked({"SENTINEL", "get-master-addr-by-name", options.master_name}, "SENTINEL");
-          if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2)
-            return {text_of(reply->element[0]), std::atoi(text_of(reply->element[1]).c_str())};
-          failures += "; " + sentinel + " does not know a master named '" + options.master_name + "'";
-        }
-      catch (const ToolError &e)
-        {
-          failures += std::string("; ") + e.what();
-        }
+    case Kind::Connect:
+      return "cannot connect to Redis at " + server + ": " + failure.reason +
+             " (check --redis-host/--redis-port, or --sentinel, and that Redis listens there)";
+    case Kind::NoAnswer: return "Redis at " + server + " did not answer " + failure.command + ": " + failure.reason;
+      case Kind::Refused: {
+        std::string what = failure.command;
+        if (what == "AUTH" && !failure.at_sentinel && !options.username.empty())
+          what += " as " + options.username;
+        else if (what == "SELECT")
+          what += " " + std::to_string(options.database);
+        return refusal_text(what, server, failure.reason);
+      }
+    case Kind::UnknownMaster:
+    case Kind::OddAnswer:
+      return failure.sentinel.text() + " does not know a master named '" + options.master_name + "'";
+    case Kind::NotMaster:
+      return "Redis at " + server + ", named by the sentinels as master '" + options.master_name +
+             "', is not a master (a failover under way?); run this again";
     }
-  throw ToolError("no sentinel gave the address of master '" + options.master_name + "'" + failures +
-                  " (check --sentinel and --master-name: the name of the sentinel's 'monitor' line)");
+  return failure.reason;
 }
 
 } // namespace
 
 RedisTarget::RedisTarget(const RedisOptions &options) : options_(options)
 {
-  std::string host = options.host;
-  int port = options.port;
-  if (!options.sentinels.empty())
-    std::tie(host, port) = master_from_sentinels(options);
-  connection_ = std::make_unique<RedisConnection>(host, port, kTimeout);
-  connection_->authenticate(options.username, options.password);
-  if (options.db != 0)
-    connection_->checked({"SELECT", std::to_string(options.db)}, "SELECT " + std::to_string(options.db));
-  if (!options.sentinels.empty())
+  options_.timeout = kTimeout;
+  if (options_.sentinels.empty())
     {
-      // a sentinel's answer can be stale during a failover: writes must go to the master
-      RedisReply role = connection_->checked({"ROLE"}, "ROLE");
-      if (role->type != REDIS_REPLY_ARRAY || role->elements == 0 || text_of(role->element[0]) != "master")
-        throw ToolError("Redis at " + connection_->name() + ", named by the sentinels as master '" +
-                        options.master_name + "', is not a master (a failover under way?); run this again");
+      server_ = {options_.host, options_.host_port()};
+      RedisFailure failure;
+      connection_ = redis_login(server_, options_, failure);
+      if (!connection_)
+        throw ToolError(failure_text(failure, options_));
+      return;
     }
+  RedisMaster found = find_master(options_);
+  if (!found.connection)
+    {
+      // A master was named but not usable (down, AUTH, not a master any more): that is the news.
+      for (const RedisFailure &failure : found.failures)
+        if (!failure.at_sentinel)
+          throw ToolError(failure_text(failure, options_));
+      std::string failures;
+      for (const RedisFailure &failure : found.failures)
+        failures += "; " + failure_text(failure, options_);
+      throw ToolError("no sentinel gave the address of master '" + options_.master_name + "'" + failures +
+                      " (check --sentinel and --master-name: the name of the sentinel's 'monitor' line)");
+    }
+  server_ = found.address;
+  connection_ = std::move(found.connection);
+}
+
+RedisReply RedisTarget::command(const std::vector<std::string_view> &arguments)
+{
+  std::string error;
+  RedisReply reply = connection_->command(arguments, error);
+  if (!reply)
+    throw ToolError("Redis at " + server_.text() + " did not answer " + std::string(arguments.front()) + ": " + error);
+  return reply;
+}
+
+RedisReply RedisTarget::checked(const std::vector<std::string_view> &arguments, const std::string &what)
+{
+  RedisReply reply = command(arguments);
+  if (reply_kind(*reply) == RedisReplyKind::Error)
+    throw ToolError(refusal_text(what, server_.text(), reply_text(*reply)));
+  return reply;
 }
 
 std::vector<Record> RedisTarget::list()
@@ -97,14 +119,14 @@ std::vector<Record> RedisTarget::list()
   std::string cursor = "0";
   for (std::size_t round = 0; round < kMaxScanRounds; ++round)
     {
-      RedisReply reply = connection_->checked(
-          {"SCAN", cursor, "MATCH", glob_literal(options_.key_prefix) + "*", "COUNT", "1000"}, "SCAN");
-      if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
-        throw ToolError("Redis at " + connection_->name() +
-                        " answered SCAN with something else than a cursor and keys");
-      cursor = text_of(reply->element[0]);
-      for (std::size_t i = 0; i < reply->element[1]->elements; ++i)
-        keys.push_back(text_of(reply->element[1]->element[i]));
+      RedisReply reply =
+          checked({"SCAN", cursor, "MATCH", glob_literal(options_.key_prefix) + "*", "COUNT", "1000"}, "SCAN");
+      if (reply_kind(*reply) != RedisReplyKind::Array || reply_elements(*reply) != 2)
+        throw ToolError("Redis at " + server_.text() + " answered SCAN with something else than a cursor and keys");
+      cursor = reply_text(reply_element(*reply, 0));
+      const redisReply &found = reply_element(*reply, 1);
+      for (std::size_t i = 0; i < reply_elements(found); ++i)
+        keys.push_back(reply_text(reply_element(found, i)));
       if (cursor == "0")
         break;
     }
@@ -117,15 +139,15 @@ std::vector<Record> RedisTarget::list()
       const std::string owner = key.substr(options_.key_prefix.size());
       if (!is_owner(owner))
         continue; // not a bookmark hash
-      RedisReply reply = connection_->command({"HGETALL", key});
-      if (reply->type == REDIS_REPLY_ERROR)
+      RedisReply reply = command({"HGETALL", key});
+      if (reply_kind(*reply) == RedisReplyKind::Error)
         {
-          std::cerr << "wec-bookmarks: warning: Redis key " << key << " skipped: " << text_of(reply.get()) << '\n';
+          std::cerr << "wec-bookmarks: warning: Redis key " << key << " skipped: " << reply_text(*reply) << '\n';
           continue;
         }
       std::vector<Record> fields;
-      for (std::size_t i = 0; i + 1 < reply->elements; i += 2)
-        fields.push_back({owner, text_of(reply->element[i]), text_of(reply->element[i + 1])});
+      for (std::size_t i = 0; i + 1 < reply_elements(*reply); i += 2)
+        fields.push_back({owner, reply_text(reply_element(*reply, i)), reply_text(reply_element(*reply, i + 1))});
       std::sort(fields.begin(), fields.end(),
                 [](const Record &a, const Record &b) { return a.subscription < b.subscription; });
       records.insert(records.end(), fields.begin(), fields.end());
@@ -135,32 +157,31 @@ std::vector<Record> RedisTarget::list()
 
 std::optional<std::string> RedisTarget::get(const std::string &owner, const std::string &subscription)
 {
-  RedisReply reply = connection_->checked({"HGET", options_.key_prefix + owner, subscription}, "HGET");
-  if (reply->type != REDIS_REPLY_STRING)
+  RedisReply reply = checked({"HGET", options_.key_of(owner), subscription}, "HGET");
+  if (reply_kind(*reply) != RedisReplyKind::String)
     return std::nullopt;
-  return text_of(reply.get());
+  return reply_text(*reply);
 }
 
 bool RedisTarget::put(const Record &record, bool only_if_absent)
 {
-  RedisReply reply = connection_->checked(
-      {only_if_absent ? "HSETNX" : "HSET", options_.key_prefix + record.owner, record.subscription, record.bookmark},
-      "writing the bookmark of " + record.owner + ", " + record.subscription);
-  return !only_if_absent || reply->integer == 1;
+  RedisReply reply =
+      checked({only_if_absent ? "HSETNX" : "HSET", options_.key_of(record.owner), record.subscription, record.bookmark},
+              "writing the bookmark of " + record.owner + ", " + record.subscription);
+  return !only_if_absent || reply_integer(*reply) == 1;
 }
 
 bool RedisTarget::remove(const std::string &owner, const std::string &subscription)
 {
-  RedisReply reply = connection_->checked({"HDEL", options_.key_prefix + owner, subscription},
-                                          "deleting the bookmark of " + owner + ", " + subscription);
-  return reply->integer == 1;
+  RedisReply reply = checked({"HDEL", options_.key_of(owner), subscription},
+                             "deleting the bookmark of " + owner + ", " + subscription);
+  return reply_integer(*reply) == 1;
 }
 
 std::string RedisTarget::describe() const
 {
-  return "Redis " + connection_->name() +
-         (options_.master_name.empty() ? "" : " (master " + options_.master_name + ")") + " db " +
-         std::to_string(options_.db) + " key prefix '" + options_.key_prefix + "'";
+  return "Redis " + server_.text() + (options_.master_name.empty() ? "" : " (master " + options_.master_name + ")") +
+         " db " + std::to_string(options_.database) + " key prefix '" + options_.key_prefix + "'";
 }
 
 } // namespace wec::tool

@@ -3,8 +3,18 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace wec {
+
+// Has `text` the owner's form: a method the collector knows, ':', and an identity?
+inline bool is_owner(std::string_view text)
+{
+  for (std::string_view method : {"certificate:", "kerberos:"})
+    if (text.size() > method.size() && text.compare(0, method.size(), method) == 0)
+      return true;
+  return false;
+}
 
 class BookmarkStore
 {

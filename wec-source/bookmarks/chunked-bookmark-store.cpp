@@ -170,15 +170,12 @@ void allocate_on_main_thread(AllocationTask &task)
   wake();
 }
 
-constexpr std::string_view kOwnerMethods[] = {"certificate:", "kerberos:"};
-
 // Entries written before bookmarks were keyed by authentication method name the identity alone.
 // A principal has a realm ('@'); anything else was a certificate CN.
 std::optional<std::string> migrated_owner(const std::string &escaped_owner)
 {
-  for (std::string_view method : kOwnerMethods)
-    if (escaped_owner.compare(0, method.size(), method) == 0)
-      return std::nullopt;
+  if (is_owner(escaped_owner))
+    return std::nullopt;
   return std::string(escaped_owner.find('@') != std::string::npos ? "kerberos:" : "certificate:") + escaped_owner;
 }
 

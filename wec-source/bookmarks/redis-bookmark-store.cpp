@@ -14,9 +14,6 @@
 
 namespace wec {
 
-using detail::RedisConnection;
-using detail::RedisReplyKind;
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -96,12 +93,11 @@ struct RedisBookmarkStore::State
   // Only the store's thread touches these.
   std::unique_ptr<RedisConnection> connection;
   std::string lost_because; // why the last connection broke
-  std::string master;       // the address in use ("" before the first connection)
+  RedisAddress master;      // the address in use (port 0 before the first connection)
   bool reported_down = false;
   Clock::time_point down_since;
   std::size_t next_sentinel = 0; // the one that answered last is asked first
 
-  detail::RedisTlsFiles tls_files() const { return {options.tls_ca_file, options.tls_cert_file, options.tls_key_file}; }
   bool stop_requested()
   {
     std::lock_guard<std::mutex> guard(lock);
@@ -113,117 +109,64 @@ namespace {
 
 using State = RedisBookmarkStore::State;
 
-// Connects to one Redis and logs in (AUTH, SELECT).
-std::unique_ptr<RedisConnection> login(State &s, const RedisAddress &at, std::string &error)
+// How the store words a failure in its log lines (docs/troubleshooting.md quotes them).
+std::string failure_text(const RedisFailure &failure, const RedisOptions &options)
 {
-  const detail::RedisTlsFiles files = s.tls_files();
-  std::unique_ptr<RedisConnection> connection =
-      RedisConnection::open(at.host, at.port, s.options.timeout, s.options.tls ? &files : nullptr, error);
-  if (!connection)
+  using Kind = RedisFailure::Kind;
+  const std::string server = failure.server.text(), &reason = failure.reason;
+  const bool refused = failure.kind == Kind::Refused;
+  std::string why;
+  switch (failure.kind)
     {
-      error = at.text() + ": " + error;
-      return nullptr;
+    case Kind::Connect: why = failure.at_sentinel ? reason : server + ": " + reason; break;
+    case Kind::UnknownMaster: why = "does not monitor master-name(\"" + options.master_name + "\")"; break;
+    case Kind::OddAnswer: why = "answered " + reason; break;
+    case Kind::NotMaster: why = server + " is a " + reason + ", not the master"; break;
+    case Kind::NoAnswer:
+    case Kind::Refused:
+      if (failure.command == "SENTINEL")
+        why = refused ? "answered " + reason : reason;
+      else if (failure.command == "ROLE")
+        why = server + " is " + (refused ? "ROLE refused: " : "") + reason;
+      else
+        why = server + ": " + failure.command +
+              (failure.command == "AUTH" ? " (check username() and password())" : " (check database())") +
+              " refused: " + reason;
+      break;
     }
-  auto accepted = [&](const std::vector<std::string_view> &command, const char *what) {
-    detail::RedisReply reply = connection->command(command, error);
-    if (reply && detail::reply_kind(*reply) != RedisReplyKind::Error)
-      return true;
-    error = at.text() + ": " + what + " refused: " + (reply ? detail::reply_text(*reply) : error);
-    return false;
-  };
-  if (!s.options.password.empty())
-    {
-      std::vector<std::string_view> auth{"AUTH"};
-      if (!s.options.username.empty())
-        auth.push_back(s.options.username);
-      auth.push_back(s.options.password);
-      if (!accepted(auth, "AUTH (check username() and password())"))
-        return nullptr;
-    }
-  const std::string database = std::to_string(s.options.database);
-  if (s.options.database != 0 && !accepted({"SELECT", database}, "SELECT (check database())"))
-    return nullptr;
-  return connection;
-}
-
-// Is this Redis a master? (A Sentinel may still name a demoted one during a failover.)
-bool is_master(RedisConnection &connection, std::string &error)
-{
-  detail::RedisReply reply = connection.command({"ROLE"}, error);
-  if (!reply)
-    return false;
-  const std::string role =
-      detail::reply_elements(*reply) > 0 ? detail::reply_text(detail::reply_element(*reply, 0)) : std::string();
-  if (role == "master")
-    return true;
-  error = detail::reply_kind(*reply) == RedisReplyKind::Error ? "ROLE refused: " + detail::reply_text(*reply)
-                                                              : "a " + role + ", not the master";
-  return false;
+  return failure.sentinel.port ? "sentinel " + failure.sentinel.text() + ": " + why : why;
 }
 
 bool healthy_connection(RedisConnection &connection, std::string &error)
 {
-  detail::RedisReply reply = connection.command({"PING"}, error);
-  if (reply && detail::reply_kind(*reply) == RedisReplyKind::Error)
-    error = "PING refused: " + detail::reply_text(*reply);
+  RedisReply reply = connection.command({"PING"}, error);
+  if (reply && reply_kind(*reply) == RedisReplyKind::Error)
+    error = "PING refused: " + reply_text(*reply);
   return reply && error.empty();
 }
 
-// Asks the Sentinels in turn for the master, and checks with ROLE that it is one.
-std::unique_ptr<RedisConnection> connect_through_sentinels(State &s, std::string &address, std::string &error)
-{
-  const auto &sentinels = s.options.sentinels;
-  const detail::RedisTlsFiles files = s.tls_files();
-  for (std::size_t n = 0; n < sentinels.size() && !s.stop_requested(); ++n)
-    {
-      const std::size_t index = (s.next_sentinel + n) % sentinels.size();
-      const RedisAddress &sentinel = sentinels[index];
-      std::string why;
-      RedisAddress master;
-      std::unique_ptr<RedisConnection> asked =
-          RedisConnection::open(sentinel.host, sentinel.port, s.options.timeout, s.options.tls ? &files : nullptr, why);
-      if (asked)
-        {
-          detail::RedisReply reply =
-              asked->command({"SENTINEL", "get-master-addr-by-name", s.options.master_name}, why);
-          if (reply && detail::reply_elements(*reply) == 2)
-            {
-              master.host = detail::reply_text(detail::reply_element(*reply, 0));
-              master.port = std::atoi(detail::reply_text(detail::reply_element(*reply, 1)).c_str());
-            }
-          else if (reply)
-            why = detail::reply_kind(*reply) == RedisReplyKind::Nil
-                      ? "does not monitor master-name(\"" + s.options.master_name + "\")"
-                      : "answered " + detail::reply_text(*reply);
-        }
-      if (master.port > 0)
-        {
-          std::unique_ptr<RedisConnection> connection = login(s, master, why);
-          if (connection && is_master(*connection, why))
-            {
-              s.next_sentinel = index;
-              address = master.text();
-              return connection;
-            }
-          if (connection)
-            why = master.text() + " is " + why;
-        }
-      error += (error.empty() ? "" : "; ") + ("sentinel " + sentinel.text() + ": " + why);
-    }
-  return nullptr;
-}
-
-std::unique_ptr<RedisConnection> connect(State &s, std::string &address, std::string &error)
+std::unique_ptr<RedisConnection> connect(State &s, RedisAddress &address, std::string &error)
 {
   if (!s.options.sentinels.empty())
-    return connect_through_sentinels(s, address, error);
-  const RedisAddress at{s.options.host, s.options.host_port()};
-  address = at.text();
-  std::unique_ptr<RedisConnection> connection = login(s, at, error);
-  // An answer, not only an accepted TCP connection: a stopped Redis still completes handshakes.
-  if (connection && !healthy_connection(*connection, error))
     {
-      error = address + ": " + error;
+      // The Sentinel that answered last is asked first.
+      RedisMaster found = find_master(s.options, s.next_sentinel, [&] { return s.stop_requested(); });
+      for (const RedisFailure &failure : found.failures)
+        error += (error.empty() ? "" : "; ") + failure_text(failure, s.options);
+      if (found.connection)
+        s.next_sentinel = found.sentinel;
+      address = found.address;
+      return std::move(found.connection);
+    }
+  address = {s.options.host, s.options.host_port()};
+  RedisFailure failure;
+  std::unique_ptr<RedisConnection> connection = redis_login(address, s.options, failure);
+  if (!connection)
+    error = failure_text(failure, s.options);
+  // An answer, not only an accepted TCP connection: a stopped Redis still completes handshakes.
+  else if (!healthy_connection(*connection, error))
+    {
+      error = address.text() + ": " + error;
       return nullptr;
     }
   return connection;
@@ -265,8 +208,9 @@ void mark_down(State &s, const std::string &error)
         tags);
 }
 
-void mark_up(State &s, const std::string &address)
+void mark_up(State &s, const RedisAddress &master)
 {
+  const std::string address = master.text();
   s.health = Health::Up;
   s.lost_because.clear();
   s.work_waiting = true; // what a broken connection left unsent goes now
@@ -279,13 +223,13 @@ void mark_up(State &s, const std::string &address)
              {"waiting_bookmarks", std::to_string(waiting_writes(s))}});
       s.reported_down = false;
     }
-  else if (s.master.empty())
+  else if (s.master.port == 0)
     s.log(LogLevel::Notice, "windowsevent: bookmarks are kept in Redis",
           {{"redis", address}, {"key_prefix", s.options.key_prefix}, {"database", std::to_string(s.options.database)}});
-  if (!s.master.empty() && s.master != address)
+  if (s.master.port != 0 && s.master.text() != address)
     s.log(LogLevel::Notice, "windowsevent: Redis master changed, bookmarks go to the new one",
-          {{"previous", s.master}, {"master", address}, {"master_name", s.options.master_name}});
-  s.master = address;
+          {{"previous", s.master.text()}, {"master", address}, {"master_name", s.options.master_name}});
+  s.master = master;
 }
 
 void forget_abandoned(State &s, Clock::time_point now)
@@ -328,14 +272,14 @@ void run_exchange(State &s, Exchange &exchange)
 
   // An error reply other than WRONGTYPE (READONLY after a failover, LOADING, OOM, NOAUTH, ...) is a
   // problem of this Redis, not of one key: the connection is dropped and the master asked for again.
-  auto next = [&](const char *command, std::string &refusal) -> detail::RedisReply {
+  auto next = [&](const char *command, std::string &refusal) -> RedisReply {
     std::string error;
-    detail::RedisReply reply = connection.next_reply(error);
+    RedisReply reply = connection.next_reply(error);
     if (!reply)
       exchange.broken = error;
-    else if (detail::reply_kind(*reply) == RedisReplyKind::Error)
+    else if (reply_kind(*reply) == RedisReplyKind::Error)
       {
-        const std::string text = detail::reply_text(*reply);
+        const std::string text = reply_text(*reply);
         if (starts_with(text, "WRONGTYPE"))
           refusal = text;
         else
@@ -358,13 +302,13 @@ void run_exchange(State &s, Exchange &exchange)
   for (auto &read : exchange.reads)
     {
       std::string refusal;
-      detail::RedisReply reply = next("HGET", refusal);
+      RedisReply reply = next("HGET", refusal);
       if (!reply)
         return;
       if (!refusal.empty())
         read->result = {BookmarkStore::LoadStatus::Unavailable, {}, "key " + read->key + ": " + refusal};
-      else if (detail::reply_kind(*reply) == RedisReplyKind::String)
-        read->result = {BookmarkStore::LoadStatus::Found, detail::reply_text(*reply), {}};
+      else if (reply_kind(*reply) == RedisReplyKind::String)
+        read->result = {BookmarkStore::LoadStatus::Found, reply_text(*reply), {}};
       else
         read->result = {};
       ++exchange.reads_answered;
@@ -414,7 +358,13 @@ void apply(State &s, Exchange &exchange)
 
 bool healthy(State &s, std::string &error)
 {
-  return s.options.sentinels.empty() ? healthy_connection(*s.connection, error) : is_master(*s.connection, error);
+  if (s.options.sentinels.empty())
+    return healthy_connection(*s.connection, error);
+  RedisFailure failure;
+  if (is_master(*s.connection, s.master, failure))
+    return true;
+  error = failure_text(failure, s.options);
+  return false;
 }
 
 void run(State &s)
@@ -432,7 +382,8 @@ void run(State &s)
       if (!s.connection)
         {
           guard.unlock();
-          std::string address, error;
+          RedisAddress address;
+          std::string error;
           std::unique_ptr<RedisConnection> connection = connect(s, address, error);
           guard.lock();
           if (!connection)
@@ -492,7 +443,7 @@ RedisBookmarkStore::~RedisBookmarkStore()
   thread_.join();
 }
 
-std::string RedisBookmarkStore::key_of(const std::string &owner) const { return state_->options.key_prefix + owner; }
+std::string RedisBookmarkStore::key_of(const std::string &owner) const { return state_->options.key_of(owner); }
 
 BookmarkStore::LoadResult RedisBookmarkStore::load(const std::string &owner, const std::string &subscription)
 {

@@ -2,6 +2,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include <cstdlib>
+
 // TLS needs hiredis 1.0's hiredis_ssl; Debian 12 ships 0.14, which has none (see docs/configuration.md).
 #if HIREDIS_MAJOR >= 1 && defined(WEC_HAVE_HIREDIS_SSL)
 #include <hiredis/hiredis_ssl.h>
@@ -10,7 +12,7 @@
 #define WEC_REDIS_TLS 0
 #endif
 
-namespace wec::detail {
+namespace wec {
 
 void RedisReplyDeleter::operator()(redisReply *reply) const { freeReplyObject(reply); }
 
@@ -164,4 +166,124 @@ std::string RedisConnection::library_version()
   return std::to_string(HIREDIS_MAJOR) + "." + std::to_string(HIREDIS_MINOR);
 }
 
-} // namespace wec::detail
+namespace {
+
+using Kind = RedisFailure::Kind;
+
+// Sends one command; its reply, or nothing and why when it got none or an error reply.
+RedisReply accepted(RedisConnection &connection, const std::vector<std::string_view> &command, RedisFailure &failure)
+{
+  std::string error;
+  RedisReply reply = connection.command(command, error);
+  if (reply && reply_kind(*reply) != RedisReplyKind::Error)
+    return reply;
+  failure.kind = reply ? Kind::Refused : Kind::NoAnswer;
+  failure.command = std::string(command.front());
+  failure.reason = reply ? reply_text(*reply) : error;
+  return nullptr;
+}
+
+std::unique_ptr<RedisConnection> open_and_login(const RedisAddress &at, const RedisOptions &options,
+                                                const std::string &username, const std::string &password, int database,
+                                                RedisFailure &failure)
+{
+  failure = {};
+  failure.server = at;
+  const RedisTlsFiles files{options.tls_ca_file, options.tls_cert_file, options.tls_key_file};
+  std::unique_ptr<RedisConnection> connection =
+      RedisConnection::open(at.host, at.port, options.timeout, options.tls ? &files : nullptr, failure.reason);
+  if (!connection)
+    return nullptr; // Kind::Connect
+  if (!password.empty())
+    {
+      std::vector<std::string_view> auth{"AUTH"};
+      if (!username.empty())
+        auth.push_back(username);
+      auth.push_back(password);
+      if (!accepted(*connection, auth, failure))
+        return nullptr;
+    }
+  if (database != 0 && !accepted(*connection, {"SELECT", std::to_string(database)}, failure))
+    return nullptr;
+  return connection;
+}
+
+// The master's address as `sentinel` knows it.
+std::optional<RedisAddress> ask_sentinel(const RedisAddress &sentinel, const RedisOptions &options,
+                                         RedisFailure &failure)
+{
+  std::unique_ptr<RedisConnection> connection =
+      open_and_login(sentinel, options, {}, options.sentinel_password, 0, failure);
+  failure.at_sentinel = true;
+  if (!connection)
+    return std::nullopt;
+  RedisReply reply = accepted(*connection, {"SENTINEL", "get-master-addr-by-name", options.master_name}, failure);
+  if (!reply)
+    return std::nullopt;
+  if (reply_kind(*reply) == RedisReplyKind::Nil)
+    {
+      failure.kind = Kind::UnknownMaster;
+      return std::nullopt;
+    }
+  failure.kind = Kind::OddAnswer;
+  failure.reason = reply_text(*reply);
+  if (reply_elements(*reply) != 2)
+    return std::nullopt;
+  const std::string host = reply_text(reply_element(*reply, 0)), port = reply_text(reply_element(*reply, 1));
+  failure.reason = host + " " + port;
+  char *end = nullptr;
+  const long number = std::strtol(port.c_str(), &end, 10);
+  if (host.empty() || port.empty() || *end != '\0' || number < 1 || number > 65535)
+    return std::nullopt;
+  return RedisAddress{host, static_cast<int>(number)};
+}
+
+} // namespace
+
+std::unique_ptr<RedisConnection> redis_login(const RedisAddress &at, const RedisOptions &options, RedisFailure &failure)
+{
+  return open_and_login(at, options, options.username, options.password, options.database, failure);
+}
+
+bool is_master(RedisConnection &connection, const RedisAddress &at, RedisFailure &failure)
+{
+  failure = {};
+  failure.server = at;
+  RedisReply reply = accepted(connection, {"ROLE"}, failure);
+  if (!reply)
+    return false;
+  const std::string role = reply_elements(*reply) > 0 ? reply_text(reply_element(*reply, 0)) : std::string();
+  if (role == "master")
+    return true;
+  failure.kind = Kind::NotMaster;
+  failure.command = "ROLE";
+  failure.reason = role;
+  return false;
+}
+
+RedisMaster find_master(const RedisOptions &options, std::size_t first, const std::function<bool()> &stop)
+{
+  RedisMaster found;
+  const std::vector<RedisAddress> &sentinels = options.sentinels;
+  for (std::size_t n = 0; n < sentinels.size() && !(stop && stop()); ++n)
+    {
+      const std::size_t index = (first + n) % sentinels.size();
+      RedisFailure failure;
+      if (const std::optional<RedisAddress> master = ask_sentinel(sentinels[index], options, failure))
+        {
+          found.connection = redis_login(*master, options, failure);
+          if (found.connection && is_master(*found.connection, *master, failure))
+            {
+              found.address = *master;
+              found.sentinel = index;
+              return found;
+            }
+          found.connection.reset();
+        }
+      failure.sentinel = sentinels[index];
+      found.failures.push_back(std::move(failure));
+    }
+  return found;
+}
+
+} // namespace wec

@@ -12,27 +12,34 @@ std::string RedisAddress::text() const
   return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
+std::optional<RedisAddress> RedisAddress::parse(const std::string &text)
+{
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string::npos)
+    return std::nullopt;
+  RedisAddress parsed;
+  parsed.host = text.substr(0, colon);
+  if (parsed.host.size() >= 2 && parsed.host.front() == '[' && parsed.host.back() == ']')
+    parsed.host = parsed.host.substr(1, parsed.host.size() - 2);
+  const std::string port = text.substr(colon + 1);
+  char *end = nullptr;
+  const long number = port.empty() ? 0 : std::strtol(port.c_str(), &end, 10);
+  parsed.port = end && *end == '\0' && number >= 1 && number <= 65535 ? static_cast<int>(number) : 0;
+  if (parsed.host.empty() || parsed.port == 0 || parsed.host.find_first_of("[]") != std::string::npos)
+    return std::nullopt;
+  return parsed;
+}
+
 bool RedisOptions::add_sentinel(const std::string &address, std::string &error)
 {
-  const std::size_t colon = address.rfind(':');
-  RedisAddress parsed;
-  if (colon != std::string::npos)
-    {
-      parsed.host = address.substr(0, colon);
-      if (parsed.host.size() >= 2 && parsed.host.front() == '[' && parsed.host.back() == ']')
-        parsed.host = parsed.host.substr(1, parsed.host.size() - 2);
-      const std::string port = address.substr(colon + 1);
-      char *end = nullptr;
-      const long number = port.empty() ? 0 : std::strtol(port.c_str(), &end, 10);
-      parsed.port = end && *end == '\0' && number >= 1 && number <= 65535 ? static_cast<int>(number) : 0;
-    }
-  if (parsed.host.empty() || parsed.port == 0 || parsed.host.find_first_of("[]") != std::string::npos)
+  const std::optional<RedisAddress> parsed = RedisAddress::parse(address);
+  if (!parsed)
     {
       error = "windowsevent(): redis(sentinels(\"" + address +
               "\")) is not \"host:port\" (a Sentinel's address, e.g. \"10.0.0.1:26379\")";
       return false;
     }
-  sentinels.push_back(parsed);
+  sentinels.push_back(*parsed);
   return true;
 }
 
@@ -55,9 +62,9 @@ bool RedisOptions::check(std::string &error) const
     error = "windowsevent(): redis(username()) needs password()";
   else if (key_prefix.empty())
     error = "windowsevent(): redis(key-prefix(\"\")) must not be empty: the machines' keys would mix with others";
-  else if (tls && !detail::RedisConnection::tls_supported())
+  else if (tls && !RedisConnection::tls_supported())
     error = "windowsevent(): redis(tls()) needs hiredis 1.0 or newer, this build uses hiredis " +
-            detail::RedisConnection::library_version() +
+            RedisConnection::library_version() +
             ": reach Redis over a private network or through a TLS tunnel (stunnel), see docs/configuration.md";
   else if (tls && tls_cert_file.empty() != tls_key_file.empty())
     error = "windowsevent(): redis(tls()) needs cert-file() and key-file() together, or neither";

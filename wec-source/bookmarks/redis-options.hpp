@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,8 @@ struct RedisAddress
   std::string host;
   int port = 0;
   std::string text() const; // "10.0.0.1:26379", "[fd00::1]:26379"
+  // "host:port" or "[ipv6]:port" with a port from 1 to 65535; nothing otherwise.
+  static std::optional<RedisAddress> parse(const std::string &text);
 };
 
 struct RedisOptions
@@ -21,7 +24,8 @@ struct RedisOptions
   int port = 0;                        // 0: 6379
   std::vector<RedisAddress> sentinels; // ... or the master that these Sentinels name
   std::string master_name;
-  std::string username; // Redis 6 ACL user; empty: AUTH with the password alone
+  std::string sentinel_password; // AUTH to the Sentinels (wec-bookmarks --sentinel-password; no redis() option)
+  std::string username;          // Redis 6 ACL user; empty: AUTH with the password alone
   std::string password;
   int database = 0;
   std::string key_prefix = "wec:";
@@ -41,6 +45,8 @@ struct RedisOptions
   bool check(std::string &error) const;
   std::string describe() const; // for log lines: "127.0.0.1:6379" or "master wec of sentinels ..."
   int host_port() const { return port ? port : 6379; }
+  // The Redis key of a machine's hash: key-prefix() + owner ("wec:certificate:win01.corp.example").
+  std::string key_of(const std::string &owner) const { return key_prefix + owner; }
 };
 
 } // namespace wec
