@@ -6,20 +6,14 @@ Sentinel, with a password); an OpenWEC SQLite database with OpenWEC's schema imp
 machines mapped to certificate or Kerberos owners."""
 import json
 import os
-import signal
 import sqlite3
 import subprocess
-import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-import wef_forwarder as wef
-from wec_harness import (CORPUS, REPO, SYSLOG_NG_PREFIX, SyslogNg, free_port, json_file_config, subscription_block,
-                         windowsevent_source)
-
-MANAGER_PATH = "/wsman/SubscriptionManager/WEC"
+from test_bookmarks import Collector, bookmark_list, canonical
+from wec_harness import REPO, SYSLOG_NG_PREFIX, RedisServer, free_port
 TOOL = Path(os.environ.get("WEC_BUILD_DIR", REPO / "build")) / "bin" / "wec-bookmarks"
 
 
@@ -30,17 +24,6 @@ def host_id(persist):
     lines = [line for line in dump.splitlines() if line.startswith("host_id = ")]
     assert len(lines) == 1, dump
     return lines[0]
-
-
-def bookmark_list(channels, record_id):
-    current = ' IsCurrent="true"'
-    items = "".join(f'<Bookmark Channel="Microsoft-Windows-Channel-{n:03d}/Operational" RecordId="{record_id + n}"'
-                    f'{current if n == 0 else ""}/>' for n in range(channels))
-    return f"<BookmarkList>{items}</BookmarkList>"
-
-
-def canonical(xml_text):
-    return ET.tostring(ET.fromstring(xml_text), encoding="unicode")
 
 
 def tool(*args, input=None, env=None):
@@ -59,37 +42,6 @@ def exported(*where, env=None):
 def as_map(records):
     """{(owner, subscription): canonical bookmark}"""
     return {(r["owner"], r["subscription"]): canonical(r["bookmark"]) for r in records}
-
-
-class Collector:
-    """syslog-ng with the module, two subscriptions, certificates; its persist file."""
-
-    def __init__(self, workdir, certs, port):
-        self.port = port
-        self.pki = certs["dir"]
-        subscriptions = [subscription_block("security", ["*.corp.example"]),
-                         subscription_block("system", ["*.corp.example"])]
-        self.daemon = SyslogNg(workdir, json_file_config(windowsevent_source(port, self.pki, subscriptions),
-                                                         Path(workdir) / "out.json"))
-
-    def forwarder(self, machine):
-        return wef.Forwarder(f"https://localhost:{self.port}{MANAGER_PATH}",
-                             str(self.pki / "clients" / f"{machine}.crt"), str(self.pki / "clients" / f"{machine}.key"),
-                             str(self.pki / "ca-bundle.crt"), machine)
-
-    def bookmarks(self, machine):
-        """What the collector hands this machine in its Subscribe: {subscription: bookmark or None}."""
-        with self.forwarder(machine) as fw:
-            status, subs, _ = fw.enumerate()
-            assert status == 200
-            return {s.name: s.bookmark_xml for s in subs}
-
-    def deliver(self, machine, subscription, bookmark):
-        event = CORPUS.read_text(encoding="utf-8").splitlines()[0]
-        with self.forwarder(machine) as fw:
-            _, subs, _ = fw.enumerate()
-            sub = next(s for s in subs if s.name == subscription)
-            fw.check_ack(*fw.send_events(sub, [event], bookmark))
 
 
 SENT = {
@@ -259,46 +211,9 @@ def test_delete_removes_one_bookmark_and_syslog_ng_no_longer_offers_it(node, cer
     assert exported("--persist-file", copy.daemon.persist) == []
 
 
-class RedisServer:
-    """A throw-away redis-server on 127.0.0.1, nothing saved to disk."""
-
-    def __init__(self, workdir, *extra):
-        self.port = free_port()
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.log = open(self.workdir / "redis.log", "w")
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--dir", str(self.workdir), *extra],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        self.wait_ready()
-
-    def wait_ready(self, timeout=15):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, (self.workdir / "redis.log").read_text()
-            if "Ready to accept connections" in (self.workdir / "redis.log").read_text():
-                return
-            time.sleep(0.05)
-        raise TimeoutError("redis-server did not start")
-
-    def cli(self, *args, password=None):
-        env = dict(os.environ, REDISCLI_AUTH=password) if password else None
-        return subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *args], capture_output=True,
-                              text=True, timeout=30, env=env).stdout
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.log.close()
-
-
 @pytest.fixture
 def redis(tmp_path):
-    server = RedisServer(tmp_path / "redis", "--requirepass", "s3cret")
+    server = RedisServer(tmp_path / "redis", password="s3cret").start()
     yield server
     server.stop()
 
@@ -312,16 +227,16 @@ def test_persist_file_to_redis_and_back(node, redis, tmp_path):
     first = tool("import", *where, input=records, env=auth)
     assert first.returncode == 0 and "3 added" in first.stdout, first.stdout + first.stderr
     # one hash per owner, field = subscription, value = the <BookmarkList>
-    assert sorted(redis.cli("--scan", "--pattern", "wec:*", password="s3cret").split()) == [
+    assert sorted(redis.cli("--scan", "--pattern", "wec:*").split()) == [
         "wec:certificate:win01.corp.example", "wec:certificate:win02.corp.example"]
-    stored = redis.cli("HGET", "wec:certificate:win01.corp.example", "system", password="s3cret").strip()
+    stored = redis.cli("HGET", "wec:certificate:win01.corp.example", "system").strip()
     assert canonical(stored) == canonical(SENT[("certificate:win01.corp.example", "system")])
     assert as_map(exported(*where, "--redis-password", "s3cret")) == as_map(json.loads(records))
 
     again = tool("import", *where, input=records, env=auth)
     assert again.returncode == 0 and "0 added, 0 replaced, 3 unchanged" in again.stdout
     # a collector stored a newer bookmark meanwhile: kept unless --overwrite
-    redis.cli("HSET", "wec:certificate:win02.corp.example", "security", bookmark_list(3, 70), password="s3cret")
+    redis.cli("HSET", "wec:certificate:win02.corp.example", "security", bookmark_list(3, 70))
     kept = tool("import", *where, input=records, env=auth)
     assert kept.returncode == 3 and "kept      certificate:win02.corp.example  security" in kept.stdout
 
@@ -338,36 +253,27 @@ def test_persist_file_to_redis_and_back(node, redis, tmp_path):
     # other key prefixes and databases are other collectors' clusters
     prefixed = tool("import", *where, "--key-prefix", "east:", "--redis-db", "3", input=records, env=auth)
     assert prefixed.returncode == 0 and "3 added" in prefixed.stdout
-    assert redis.cli("-n", "3", "EXISTS", "east:certificate:win02.corp.example", password="s3cret").strip() == "1"
+    assert redis.cli("-n", "3", "EXISTS", "east:certificate:win02.corp.example").strip() == "1"
     assert len(exported(*where, env=auth)) == 1
 
 
 def test_redis_master_found_through_a_sentinel(node, tmp_path):
-    master = RedisServer(tmp_path / "master")
-    sentinel_port = free_port()
-    config = tmp_path / "sentinel.conf"
-    config.write_text(f"port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}\n"
-                      f"sentinel monitor wec-master 127.0.0.1 {master.port} 1\n")
-    log = open(tmp_path / "sentinel.log", "w")
-    sentinel = subprocess.Popen(["redis-server", str(config), "--sentinel"], stdout=log, stderr=subprocess.STDOUT)
+    master = RedisServer(tmp_path / "redis").start()
+    sentinel = RedisServer(tmp_path / "redis",
+                           sentinel_config=f"sentinel monitor wec-master 127.0.0.1 {master.port} 1\n")
     try:
-        deadline = time.monotonic() + 15
-        while "+monitor master wec-master" not in (tmp_path / "sentinel.log").read_text():
-            assert sentinel.poll() is None and time.monotonic() < deadline, (tmp_path / "sentinel.log").read_text()
-            time.sleep(0.05)
+        sentinel.start()
         records = tool("export", "--persist-file", node.daemon.persist).stdout
-        where = ["--sentinel", f"127.0.0.1:{free_port()}", "--sentinel", f"127.0.0.1:{sentinel_port}",
+        where = ["--sentinel", f"127.0.0.1:{free_port()}", "--sentinel", f"127.0.0.1:{sentinel.port}",
                  "--master-name", "wec-master"]  # the first sentinel is down: the next one answers
         imported = tool("import", *where, input=records)
         assert imported.returncode == 0 and "3 added" in imported.stdout, imported.stdout + imported.stderr
         assert f"Redis 127.0.0.1:{master.port} (master wec-master)" in imported.stdout
-        assert master.cli("HLEN", "wec:certificate:win01.corp.example").strip() == "2"
-        unknown = tool("list", "--sentinel", f"127.0.0.1:{sentinel_port}", "--master-name", "other")
+        assert master.cli("HLEN", "wec:certificate:win01.corp.example") == "2"
+        unknown = tool("list", "--sentinel", f"127.0.0.1:{sentinel.port}", "--master-name", "other")
         assert unknown.returncode == 1 and "does not know a master named 'other'" in unknown.stderr
     finally:
-        sentinel.send_signal(signal.SIGTERM)
-        sentinel.wait(15)
-        log.close()
+        sentinel.stop()
         master.stop()
 
 

@@ -6,6 +6,7 @@ import collections
 import shutil
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import wef_forwarder as wef
 from wec_harness import CORPUS, DATA, SyslogNg, json_file_config, subscription_block, windowsevent_source
@@ -25,13 +26,16 @@ def canonical(xml_text):
 
 
 class Collector:
-    def __init__(self, tmp_path, certs, port):
+    """syslog-ng with the module and two subscriptions in `workdir`, and the forwarders' side of it
+    (also used by test_bookmark_tool)."""
+
+    def __init__(self, workdir, certs, port):
         self.port = port
         self.pki = certs["dir"]
         subscriptions = [subscription_block("security", ["*.corp.example"]),
                          subscription_block("system", ["*.corp.example"])]
-        self.daemon = SyslogNg(tmp_path / "s", json_file_config(windowsevent_source(port, self.pki, subscriptions),
-                                                                tmp_path / "out.json"))
+        self.daemon = SyslogNg(workdir, json_file_config(windowsevent_source(port, self.pki, subscriptions),
+                                                         Path(workdir) / "out.json"))
 
     def forwarder(self, machine):
         return wef.Forwarder(f"https://localhost:{self.port}{MANAGER_PATH}",
@@ -39,6 +43,7 @@ class Collector:
                              str(self.pki / "ca-bundle.crt"), machine)
 
     def bookmarks(self, machine):
+        """What the collector hands this machine in its Subscribe: {subscription: bookmark or None}."""
         with self.forwarder(machine) as fw:
             status, subs, _ = fw.enumerate()
             assert status == 200
@@ -53,7 +58,7 @@ class Collector:
 
 
 def test_bookmarks_of_any_size_survive_restart_and_kill_9(tmp_path, certs, port):
-    c = Collector(tmp_path, certs, port)
+    c = Collector(tmp_path / "s", certs, port)
     small = bookmark_list(1, 100)
     large = bookmark_list(256, 5000)  # about 25 KB: several persist entries
     assert len(large) > 20000
@@ -89,7 +94,7 @@ def test_bookmarks_of_any_size_survive_restart_and_kill_9(tmp_path, certs, port)
 
 
 def test_bookmark_is_kept_verbatim(tmp_path, certs, port):
-    c = Collector(tmp_path, certs, port)
+    c = Collector(tmp_path / "s", certs, port)
     bookmark = ('<BookmarkList Direction="backward"><Bookmark Channel="Microsoft-Windows-Sysmon/Operational" '
                 'RecordId="42" IsCurrent="true"/><Bookmark Channel="Security" RecordId="7"/></BookmarkList>')
     c.daemon.start(port=port)
@@ -109,7 +114,7 @@ def log_count(daemon, needle):
 def test_bookmark_that_is_not_a_bookmark_list_is_refused_and_never_echoed(tmp_path, certs, port):
     """The review's injection: a bookmark of escaped markup, stored as text, came back raw in the next
     Subscribe. Now it is refused with 400 and one line, and the stored position stays as it was."""
-    c = Collector(tmp_path, certs, port)
+    c = Collector(tmp_path / "s", certs, port)
     c.daemon.start(port=port)
     try:
         good = bookmark_list(1, 10)
@@ -174,7 +179,7 @@ def test_persist_file_stays_bounded_while_bookmarks_grow_and_change(tmp_path, ce
 
 
 def test_bookmarks_of_silent_machines_expire(tmp_path, certs, port):
-    c = Collector(tmp_path, certs, port)
+    c = Collector(tmp_path / "s", certs, port)
     c.daemon.config.write_text(c.daemon.config.read_text().replace("subscription(", "bookmark-expiry(2) subscription(", 1))
     c.daemon.start(port=port)
     try:
@@ -195,7 +200,7 @@ def test_bookmarks_of_silent_machines_expire(tmp_path, certs, port):
 def test_bookmarks_written_before_method_keys_are_kept(tmp_path, certs, port):
     """A persist file of the first version (entries named by identity only): renamed at start, the
     machine resumes from its bookmark, and the new names survive the next restart."""
-    c = Collector(tmp_path, certs, port)
+    c = Collector(tmp_path / "s", certs, port)
     shutil.copy(DATA / "persist-0.1-bookmarks.persist", c.daemon.persist)
     c.daemon.start(port=port)
     try:

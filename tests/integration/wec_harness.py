@@ -122,7 +122,32 @@ def daemon_env(env=None):
     return result
 
 
-class SyslogNg:
+class ChildProcess:
+    """alive()/stop()/kill9() of one child process in `self.proc` (None before it started)."""
+
+    proc = None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=30):
+        """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+        if not self.alive():
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def kill9(self):
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+class SyslogNg(ChildProcess):
     """One syslog-ng process with its own persist file, control socket and internal log."""
 
     def __init__(self, workdir, config_text):
@@ -159,24 +184,6 @@ class SyslogNg:
             while self.internal_log().count("syslog-ng starting up") <= starts_before and time.monotonic() < deadline:
                 time.sleep(0.05)
         return self
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout=30):
-        if not self.alive():
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def kill9(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
 
     def internal_log(self):
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
@@ -300,12 +307,14 @@ def control(daemon, command):
                           capture_output=True, text=True, timeout=30).stdout
 
 
-class RedisServer:
+class RedisServer(ChildProcess):
     """A redis-server on 127.0.0.1 in its own directory: plain, a replica (`replica_of`), or a
     Sentinel (`sentinel_config`: the lines after `port`/`bind`/`dir`). `persistent` keeps the data
-    across stop()/start() (append-only file, fsync always), as a production Redis would."""
+    across stop()/start() (append-only file, fsync always), as a production Redis would.
+    `password`: clients must log in with it (requirepass); cli() does."""
 
-    def __init__(self, workdir, port=None, persistent=False, replica_of=None, sentinel_config=None, extra=()):
+    def __init__(self, workdir, port=None, persistent=False, replica_of=None, sentinel_config=None, extra=(),
+                 password=None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -322,8 +331,10 @@ class RedisServer:
                           else ["--appendonly", "no"])
             if replica_of:
                 self.args += ["--replicaof", "127.0.0.1", str(replica_of)]
+        self.password = password
+        if password:
+            self.args += ["--requirepass", password]
         self.args += list(extra)
-        self.proc = None
 
     def start(self, timeout=20):
         with open(self.log_path, "a") as log:
@@ -338,29 +349,14 @@ class RedisServer:
             time.sleep(0.05)
         raise TimeoutError(f"redis-server on port {self.port} did not answer within {timeout}s")
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout=20):
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def kill9(self):
-        if self.alive():
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def cli(self, *command):
+    def cli(self, *command, password=None):
         """redis-cli's raw answer to one command (lines of an array joined by newlines), or '' when
-        Redis does not answer within 5 s."""
+        Redis does not answer within 5 s. `password` (else the server's) goes in REDISCLI_AUTH."""
+        password = password or self.password
+        env = dict(os.environ, REDISCLI_AUTH=password) if password else None
         try:
             result = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), "--raw", *command],
-                                    capture_output=True, text=True, timeout=5)
+                                    capture_output=True, text=True, timeout=5, env=env)
         except subprocess.TimeoutExpired:
             return ""
         return result.stdout.rstrip("\n")
